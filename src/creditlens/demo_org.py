@@ -1,0 +1,522 @@
+"""A deterministic synthetic ArcGIS Online organization: the *model* behind the demo and the emulator.
+
+Like a moto backend, this module knows nothing about HTTP. ``portal_api`` shapes its state into the
+REST replies the real portal sends; the emulator serves those over HTTPS and the demo calls them in
+process, so both go through the same parsing code.
+
+Usage is stored sparsely, one entry per (series, day) with credits and an operation count, where a
+series is one (username, userOrgId, stype, etype). That keeps a 50k-member org affordable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+DAY_MS = 86_400_000
+EPOCH = dt.date(1970, 1, 1)
+
+#: Privilege that lets a custom role read the usage endpoint (admins always can). Which exact
+#: privilege ArcGIS Online checks is unconfirmed; the emulator treats this one as the gate.
+USAGE_PRIVILEGE = "portal:admin:manageCredits"
+
+_FIRST = (
+    "Aisha Alex Amelia Andre Anna Ben Carla Carlos Chen Chloe Daniel Deepa Diego Elena Emma Ethan Fatima "
+    "Felix Grace Hannah Hugo Ibrahim Ines Isaac Jade James Jana Javier Julia Kai Kenji Laura Leo Lina "
+    "Lucas Maya Mateo Mei Mia Nadia Noah Olivia Omar Pablo Priya Rafael Rosa Ryan Sara Sofia Tariq "
+    "Tom Valentina Victor Wei Yara Yusuf Zoe"
+).split()
+_LAST = (
+    "Ahmed Alvarez Andersen Bauer Becker Brown Castillo Chen Costa Dubois Evans Fischer Garcia Gomez "
+    "Gupta Hansen Hernandez Ito Jensen Johnson Kaur Kim Kowalski Larsen Lee Lopez Martin Meyer Moreau "
+    "Murphy Nakamura Nguyen Novak Okafor Olsen Patel Perez Petrov Quinn Reyes Rossi Santos Schmidt "
+    "Silva Singh Smith Sato Tanaka Taylor Torres Wagner Walker Wang Weber Williams Wilson Yilmaz Young"
+).split()
+
+USER_TYPES = ("creatorUT", "GISProfessionalStdUT", "viewerUT", "mobileWorkerUT", "contributorUT")
+_USER_TYPE_WEIGHTS = (0.40, 0.10, 0.25, 0.15, 0.10)
+
+#: Transaction services: (stype, etype, share of eligible members, daily probability,
+#: median units per active day, credits per unit).
+_TRANSACTIONS = (
+    ("geocode", "geocodecnt", 0.35, 0.08, 150, 0.04),
+    ("nasimpleroute", "svcusg", 0.15, 0.10, 60, 0.005),
+    ("naservicearea", "svcusg", 0.08, 0.04, 20, 0.5),
+    ("nacfroute", "svcusg", 0.05, 0.03, 10, 0.5),
+    ("navrproute", "svcusg", 0.03, 0.02, 25, 1.0),
+    ("geoenrich", "svcusg", 0.08, 0.03, 1500, 0.01),
+    ("spanalysis", "svcusg", 0.20, 0.05, 4000, 0.001),
+    ("intnotebks", "svcusg", 0.04, 0.06, 2, 30.0),
+    ("tiles", "tilegencnt", 0.05, 0.01, 20_000, 0.001),
+    ("imageryanalysis", "svcusg", 0.02, 0.02, 300, 0.01),  # a code not in our catalog: shown raw
+    ("applogin", "svcusg", 0.40, 0.20, 2, 0.0),
+)
+
+#: Storage services: (stype, share of content owners, median size, credits per unit per day).
+_STORAGE = (
+    ("features", 1.00, 40.0, 2.4 / 10 / 30.4),  # MB; 2.4 credits per 10 MB per month
+    ("tiles", 0.30, 1.5, 1.2 / 30.4),  # GB; 1.2 credits per GB per month
+    ("portal", 0.20, 0.8, 1.2 / 30.4),  # GB of files
+)
+
+
+@dataclass(frozen=True)
+class OrgSpec:
+    """Everything that determines a synthetic org. The same spec always builds the same org."""
+
+    members: int = 300
+    days: int = 730
+    seed: int = 7
+    end_day: dt.date | None = None  # last day with usage; defaults to today (UTC)
+    name: str = "Northwind Regional GIS"
+    url_key: str = "northwind"
+
+    def resolved_end_day(self) -> dt.date:
+        return self.end_day or dt.datetime.now(dt.UTC).date()
+
+
+@dataclass
+class UsageLedger:
+    """Sparse daily usage: ``series`` holds the keys, the entry arrays hold (series, day, value)."""
+
+    series: pd.DataFrame  # columns username, userOrgId, stype, etype ("" where absent)
+    entry_series: np.ndarray  # int32 index into ``series``
+    entry_day: np.ndarray  # int32 day offset from the org's first day
+    entry_credits: np.ndarray  # float64
+    entry_num: np.ndarray  # int64
+
+
+@dataclass
+class DemoOrg:
+    spec: OrgSpec
+    org_id: str
+    first_day: dt.date
+    last_day: dt.date
+    portal: dict
+    members: list[dict]
+    roles: list[dict]
+    passwords: dict[str, str]
+    ledger: UsageLedger
+    truth: dict[str, str] = field(default_factory=dict)  # username -> reconciliation category
+    external_org_ids: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.portal["name"]
+
+    @property
+    def admin_username(self) -> str:
+        return f"{self.spec.url_key}_admin"
+
+    @cached_property
+    def _members_by_key(self) -> dict[str, dict]:
+        index = {m["username"].lower(): m for m in self.members}
+        index.update({m["id"]: m for m in self.members})
+        return index
+
+    def member(self, username_or_id: str) -> dict | None:
+        """A member by username (case-insensitive) or by id, as ``community/users/<x>`` accepts."""
+        return self._members_by_key.get(username_or_id) or self._members_by_key.get(username_or_id.lower())
+
+    def can_view_usage(self, username: str) -> bool:
+        user = self.member(username)
+        if user is None or user.get("disabled"):
+            return False
+        return user["role"] == "org_admin" or USAGE_PRIVILEGE in user.get("privileges", ())
+
+    def day_index(self, day: dt.date) -> int:
+        return (day - self.first_day).days
+
+    def usage_matrix(
+        self, first: dt.date, last: dt.date, groupby: list[str], filters: dict[str, str] | None = None
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        """Dense daily usage for ``first``..``last`` (inclusive), grouped by series key columns.
+
+        Returns the group keys (one row per group with any entry in range), and credits and num
+        matrices of shape (groups, days). Days outside the retained history are zero.
+        """
+        n_days = (last - first).days + 1
+        lo, hi = self.day_index(first), self.day_index(last)
+        led = self.ledger
+        in_range = (led.entry_day >= lo) & (led.entry_day <= hi)
+        keep_series = _series_filter(led.series, filters or {})
+        if keep_series is not None:
+            in_range &= keep_series[led.entry_series]
+        series_idx = led.entry_series[in_range]
+        day_idx = led.entry_day[in_range] - lo
+        group_codes, group_table = self._series_groups(tuple(groupby))
+        used_groups, row_of_group = np.unique(group_codes[series_idx], return_inverse=True)
+        credits = np.zeros((len(used_groups), n_days))
+        num = np.zeros((len(used_groups), n_days), dtype=np.int64)
+        np.add.at(credits, (row_of_group, day_idx), led.entry_credits[in_range])
+        np.add.at(num, (row_of_group, day_idx), led.entry_num[in_range])
+        group_keys = group_table.iloc[used_groups].reset_index(drop=True)
+        return group_keys, credits, num
+
+    def _series_groups(self, groupby: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
+        """Group code of every series for these key columns, and the key table, memoized."""
+        cache = self.__dict__.setdefault("_group_cache", {})
+        if groupby not in cache:
+            series = self.ledger.series
+            if groupby:
+                codes = series.groupby(list(groupby), sort=False).ngroup().to_numpy()
+                _, first_row = np.unique(codes, return_index=True)
+                table = series.iloc[first_row][list(groupby)].reset_index(drop=True)
+            else:
+                codes, table = np.zeros(len(series), dtype=np.int64), pd.DataFrame(index=range(1))
+            cache[groupby] = (codes, table)
+        return cache[groupby]
+
+    def total_credits(self, first: dt.date, last: dt.date, stypes: frozenset[str] | None = None) -> float:
+        """Ground-truth credits in a range, straight from the ledger (for tests and org balance)."""
+        led = self.ledger
+        mask = (led.entry_day >= self.day_index(first)) & (led.entry_day <= self.day_index(last))
+        if stypes is not None:
+            mask &= led.series["stype"].isin(stypes).to_numpy()[led.entry_series]
+        return float(led.entry_credits[mask].sum())
+
+
+def _series_filter(series: pd.DataFrame, filters: dict[str, str]) -> np.ndarray | None:
+    mask = None
+    for column, value in filters.items():
+        if not value:
+            continue
+        wanted = {v.strip() for v in str(value).split(",")}
+        hit = series[column].isin(wanted).to_numpy()
+        mask = hit if mask is None else mask & hit
+    return mask
+
+
+def build_demo_org(spec: OrgSpec | None = None) -> DemoOrg:
+    """Generate the synthetic org for ``spec``. Deterministic for a given spec and end day."""
+    spec = spec or OrgSpec()
+    return _OrgBuilder(spec).build()
+
+
+def _org_id(seed_text: str) -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"
+    digest = hashlib.sha256(seed_text.encode()).digest()
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:16])
+
+
+def _epoch_ms(day: dt.date) -> int:
+    return (day - EPOCH).days * DAY_MS
+
+
+class _OrgBuilder:
+    """Builds one org step by step from a seeded random generator."""
+
+    def __init__(self, spec: OrgSpec) -> None:
+        if spec.members < 5:
+            raise ValueError("a demo org needs at least 5 members")
+        if spec.days < 1:
+            raise ValueError("a demo org needs at least 1 day of history")
+        self.spec = spec
+        self.rng = np.random.default_rng(spec.seed)
+        self.last_day = spec.resolved_end_day()
+        self.first_day = self.last_day - dt.timedelta(days=spec.days - 1)
+        self.org_id = _org_id(f"{spec.url_key}:{spec.seed}")
+        self.custom_role_id = _org_id(f"role:{spec.url_key}:{spec.seed}")
+        weekday = (np.arange(spec.days) + self.first_day.weekday()) % 7
+        self.day_weight = np.where(weekday >= 5, 0.25, 1.0)
+        self.blocks: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self.truth: dict[str, str] = {}
+
+    # -- people --------------------------------------------------------------------------------
+    def _names(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        return rng.choice(_FIRST, n), rng.choice(_LAST, n)
+
+    def _unique_usernames(self, first: np.ndarray, last: np.ndarray, suffix: str) -> list[str]:
+        base = pd.Series(np.char.lower(np.char.add(np.char.add(first.astype(str), "."), last.astype(str))))
+        dup = base.groupby(base).cumcount()
+        tail = np.where(dup > 0, (dup + 1).astype(str), "")
+        return [f"{b}{t}_{suffix}" for b, t in zip(base, tail, strict=True)]
+
+    def _members(self) -> list[dict]:
+        spec, rng = self.spec, self.rng
+        n = spec.members
+        first, last = self._names(n, rng)
+        usernames = self._unique_usernames(first, last, spec.url_key)
+        # Three fixed accounts the emulator can sign in with: an admin, a custom-role usage
+        # analyst, and a plain user who may not read usage.
+        usernames[0], usernames[1], usernames[2] = (
+            f"{spec.url_key}_admin",
+            f"{spec.url_key}_analyst",
+            f"{spec.url_key}_viewer",
+        )
+        role = rng.choice(["org_admin", "org_publisher", "org_user", "custom"], n, p=[0.04, 0.22, 0.66, 0.08])
+        role[:3] = ["org_admin", "custom", "org_user"]
+        user_type = rng.choice(USER_TYPES, n, p=_USER_TYPE_WEIGHTS)
+        user_type[:3] = ["creatorUT", "GISProfessionalStdUT", "creatorUT"]
+        user_type = np.where(np.isin(role, ["org_admin", "org_publisher"]), "creatorUT", user_type)
+        last_ms = _epoch_ms(self.last_day)
+        created = last_ms - rng.integers(30, 5 * 365, n) * DAY_MS - rng.integers(0, DAY_MS, n)
+        never = rng.random(n) < 0.05
+        never[:3] = False
+        last_login = np.where(never, -1, last_ms - rng.integers(0, 120, n) * DAY_MS + rng.integers(0, DAY_MS, n))
+        disabled = rng.random(n) < 0.02
+        disabled[:3] = False
+        self.member_frame = pd.DataFrame(
+            {"username": usernames, "role": role, "user_type": user_type, "disabled": disabled, "never": never}
+        )
+        members = []
+        for i in range(n):
+            custom = role[i] == "custom"
+            members.append(
+                {
+                    "username": usernames[i],
+                    "id": hashlib.md5(f"{self.org_id}:{usernames[i]}".encode()).hexdigest(),
+                    "fullName": f"{first[i]} {last[i]}" if i > 2 else usernames[i].replace("_", " ").title(),
+                    "firstName": str(first[i]),
+                    "lastName": str(last[i]),
+                    "email": f"{first[i].lower()}.{last[i].lower()}@{spec.url_key}.example.org",
+                    "role": "org_user" if custom else str(role[i]),
+                    "roleId": self.custom_role_id if custom else str(role[i]),
+                    "privileges": self._privileges(str(role[i])),
+                    "userLicenseTypeId": str(user_type[i]),
+                    "level": "2",
+                    "orgId": self.org_id,
+                    "created": int(created[i]),
+                    "modified": int(created[i]),
+                    "lastLogin": int(last_login[i]),
+                    "disabled": bool(disabled[i]),
+                    "provider": "arcgis",
+                    "access": "org",
+                    "userType": "arcgisonly",
+                    "groups": [],
+                    "storageUsage": 0,
+                    "storageQuota": 2199023255552,
+                    "assignedCredits": None,
+                    "availableCredits": None,
+                }
+            )
+        self.passwords = {u: f"{u}-demo-pw" for u in usernames[:3]}
+        return members
+
+    @staticmethod
+    def _privileges(role: str) -> list[str]:
+        base = ["portal:user:joinGroup", "portal:user:viewOrgUsers", "premium:user:geocode"]
+        if role == "org_admin":
+            return [*base, "portal:admin:viewUsers", "portal:admin:manageCredits", "portal:admin:updateUsers"]
+        if role == "custom":
+            return [*base, "portal:admin:viewUsers", USAGE_PRIVILEGE]
+        if role == "org_publisher":
+            return [*base, "portal:publisher:publishFeatures"]
+        return base
+
+    # -- usage ---------------------------------------------------------------------------------
+    def _add_block(self, keys: pd.DataFrame, series_of: np.ndarray, day: np.ndarray, credits, num) -> None:
+        self.blocks.append((keys, series_of, day, np.asarray(credits, float), np.asarray(num, np.int64)))
+
+    def _transactions(self, users: pd.DataFrame, activity: np.ndarray, start_day: np.ndarray,
+                      end_day: np.ndarray, services: tuple = _TRANSACTIONS, share_scale: float = 1.0) -> None:
+        """Bursty daily usage: active on random (mostly week-) days, lognormal amounts."""
+        rng, days = self.rng, self.spec.days
+        for stype, etype, share, p_day, median, rate in services:
+            takes = rng.random(len(users)) < min(share * share_scale, 1.0)
+            idx = np.flatnonzero(takes)
+            if idx.size == 0:
+                continue
+            p = np.clip(p_day * np.sqrt(activity[idx]), 0, 0.9)[:, None] * self.day_weight[None, :]
+            active = rng.random((idx.size, days)) < p
+            alive = (np.arange(days)[None, :] >= start_day[idx, None]) & (np.arange(days)[None, :] <= end_day[idx, None])
+            row, day = np.nonzero(active & alive)
+            units = np.maximum(1, np.round(rng.lognormal(np.log(median), 0.9, row.size) * activity[idx][row]))
+            keys = users.iloc[idx][["username", "userOrgId"]].assign(stype=stype, etype=etype)
+            self._add_block(keys.reset_index(drop=True), row, day, units * rate, units)
+
+    def _storage(self, owners: pd.DataFrame, start_day: np.ndarray) -> None:
+        """Storage accrues every day from when the owner joined, growing slowly."""
+        rng, days = self.rng, self.spec.days
+        for stype, share, median, rate in _STORAGE:
+            idx = np.flatnonzero(rng.random(len(owners)) < share)
+            if idx.size == 0:
+                continue
+            size0 = rng.lognormal(np.log(median), 1.1, idx.size)
+            growth = rng.uniform(0.0, 0.003, idx.size)
+            t = np.arange(days)[None, :]
+            alive = t >= start_day[idx, None]
+            size = size0[:, None] * (1 + growth[:, None] * np.maximum(t - start_day[idx, None], 0))
+            row, day = np.nonzero(alive)
+            keys = owners.iloc[idx][["username", "userOrgId"]].assign(stype=stype, etype="stg")
+            self._add_block(keys.reset_index(drop=True), row, day, size[row, day] * rate, np.zeros(row.size))
+
+    def _member_usage(self) -> None:
+        frame, rng, days = self.member_frame, self.rng, self.spec.days
+        n = len(frame)
+        users = frame.assign(userOrgId=self.org_id)
+        activity = rng.lognormal(0, 0.8, n)
+        heavy = rng.choice(np.arange(3, n), size=min(4, n - 3), replace=False)
+        activity[heavy] *= 15
+        # Viewers cannot spend credits; disabled and never-signed-in members are idle; and a
+        # slice of the rest is dormant, so some members show zero usage in a typical range.
+        idle = (frame["user_type"] == "viewerUT") | frame["disabled"] | frame["never"] | (rng.random(n) < 0.08)
+        idle[:2] = False
+        active = users[~idle.to_numpy()].reset_index(drop=True)
+        act = activity[~idle.to_numpy()]
+        start = np.zeros(len(active), dtype=int)
+        self._transactions(active, act, start, np.full(len(active), days - 1))
+        owner_mask = frame["role"].isin(["org_admin", "org_publisher"]) | (rng.random(n) < 0.25)
+        owner_mask &= frame["user_type"] != "viewerUT"
+        owners = users[owner_mask.to_numpy()].reset_index(drop=True)
+        self._storage(owners, rng.integers(0, max(days // 3, 1), len(owners)))
+
+    def _outsiders(self) -> None:
+        """The usernames the usage endpoint returns that are not members: the forum's complaint."""
+        spec, rng, days = self.spec, self.rng, self.spec.days
+        self.external_org_ids = (_org_id(f"ext1:{spec.seed}"), _org_id(f"ext2:{spec.seed}"))
+        n_ext = max(3, spec.members // 40)
+        web = tuple(s for s in _TRANSACTIONS if s[0] in {"geocode", "nasimpleroute", "geoenrich", "applogin"})
+        for k, (ext_id, key) in enumerate(zip(self.external_org_ids, ("harborcity", "ridgeway"), strict=True)):
+            first, last = self._names(n_ext, rng)
+            names = self._unique_usernames(first, last, key)
+            people = pd.DataFrame({"username": names, "userOrgId": ext_id})
+            self._outsider_usage(people, web, f"external:{k}")
+        n_pub = max(3, spec.members // 60)
+        handles = [f"{rng.choice(['mapfan', 'geo', 'trailrunner', 'cartonerd', 'hiker'])}_{1950 + i * 7 % 60}{i}"
+                   for i in range(n_pub)]
+        self._outsider_usage(pd.DataFrame({"username": handles, "userOrgId": ""}), web, "public")
+        n_former = max(3, spec.members // 50)
+        first, last = self._names(n_former, rng)
+        former = pd.DataFrame({"username": self._unique_usernames(first, last, f"{spec.url_key}x"),
+                               "userOrgId": self.org_id})
+        # Former members stop at the day they left: one recently, the others spread back in time.
+        left = np.sort(rng.integers(0, days, n_former))
+        left[-1] = days - 1 - min(5, days - 1)
+        for name in former["username"]:
+            self.truth[name] = "former_member"
+        self._transactions(former, rng.lognormal(0.5, 0.5, n_former), np.zeros(n_former, int), left,
+                           share_scale=3.0)
+        unattributed = pd.DataFrame({"username": [""], "userOrgId": [self.org_id]})
+        self.truth[""] = "unattributed"
+        premium = (("geoenrich", "svcusg", 1.0, 0.3, 800, 0.01), ("demogmaps", "svcusg", 1.0, 0.2, 40, 0.1))
+        self._transactions(unattributed, np.ones(1), np.zeros(1, int), np.full(1, days - 1), premium)
+
+    def _outsider_usage(self, people: pd.DataFrame, services: tuple, category: str) -> None:
+        n, days = len(people), self.spec.days
+        for name in people["username"]:
+            self.truth[name] = category.split(":")[0]
+        # Every outsider gets at least one geocoding series so each category has usage.
+        forced = (("geocode", "geocodecnt", 1.0, 0.15, 40, 0.04), *services)
+        self._transactions(people, self.rng.lognormal(0, 0.6, n), np.zeros(n, int), np.full(n, days - 1), forced)
+
+    def _ledger(self) -> UsageLedger:
+        keys = pd.concat([b[0] for b in self.blocks], ignore_index=True)
+        series = keys.drop_duplicates(ignore_index=True)
+        code_of = pd.MultiIndex.from_frame(series).get_indexer(pd.MultiIndex.from_frame(keys))
+        offsets = np.cumsum([0] + [len(b[0]) for b in self.blocks])
+        entry_series = np.concatenate([code_of[o + b[1]] for o, b in zip(offsets, self.blocks, strict=False)])
+        entry_day = np.concatenate([b[2] for b in self.blocks])
+        credits = np.concatenate([b[3] for b in self.blocks])
+        num = np.concatenate([b[4] for b in self.blocks])
+        # Same series and day from two blocks (storage and tile generation share "tiles"): sum.
+        flat = entry_series.astype(np.int64) * self.spec.days + entry_day
+        uniq, inverse = np.unique(flat, return_inverse=True)
+        summed_credits = np.bincount(inverse, weights=credits)
+        summed_num = np.bincount(inverse, weights=num).astype(np.int64)
+        return UsageLedger(
+            series=series,
+            entry_series=(uniq // self.spec.days).astype(np.int32),
+            entry_day=(uniq % self.spec.days).astype(np.int32),
+            entry_credits=np.round(summed_credits, 6),
+            entry_num=summed_num,
+        )
+
+    # -- org -----------------------------------------------------------------------------------
+    def _budgets(self, org: DemoOrg) -> None:
+        """Allocate transaction credits to a quarter of the creators; storage is not budgeted."""
+        from creditlens.services import STORAGE_STYPES
+
+        rng = self.rng
+        alloc_start = max(self.first_day, self.last_day - dt.timedelta(days=89))
+        frame, _, _ = _transaction_totals(org, alloc_start, self.last_day, STORAGE_STYPES)
+        used = dict(zip(frame["username"], frame["credits"], strict=True))
+        for member in org.members:
+            eligible = member["userLicenseTypeId"] in {"creatorUT", "GISProfessionalStdUT"}
+            if not eligible or rng.random() > 0.3:
+                member["availableCredits"] = org.portal["availableCredits"]
+                continue
+            spent = used.get(member["username"], 0.0)
+            # Some allocations are set tight so the page has members near or over budget.
+            assigned = float(rng.choice([100, 250, 500, 1000, 2000]))
+            if rng.random() < 0.25 and spent > 0:
+                assigned = float(max(50, round(spent * rng.uniform(0.85, 1.05) / 50) * 50))
+            member["assignedCredits"] = assigned
+            member["availableCredits"] = round(assigned - spent, 3)
+
+    def build(self) -> DemoOrg:
+        spec = self.spec
+        members = self._members()
+        self._member_usage()
+        self._outsiders()
+        ledger = self._ledger()
+        for m in members:
+            self.truth[m["username"]] = "member"
+        year_ago = max(self.first_day, self.last_day - dt.timedelta(days=364))
+        portal = {
+            "id": self.org_id,
+            "name": spec.name,
+            "urlKey": spec.url_key,
+            "customBaseUrl": "maps.arcgis.com",
+            "portalName": "ArcGIS Online",
+            "portalMode": "multitenant",
+            "isPortal": False,
+            "access": "private",
+            "culture": "en",
+            "region": "WO",
+            "units": "metric",
+            "creditAssignments": "enabled",
+            "defaultUserCreditAssignment": -1,
+            "availableCredits": 0.0,
+            "created": _epoch_ms(self.first_day) - 900 * DAY_MS,
+            "subscriptionInfo": {
+                "type": "In Use",
+                "expDate": _epoch_ms(self.last_day) + 200 * DAY_MS,
+                "maxUsers": spec.members + 50,
+            },
+            "supportsOAuth": True,
+        }
+        roles = [
+            {
+                "id": self.custom_role_id,
+                "name": "Credit Analyst",
+                "description": "Views members and credit usage; cannot change anything.",
+                "created": portal["created"],
+                "modified": portal["created"],
+            }
+        ]
+        org = DemoOrg(spec, self.org_id, self.first_day, self.last_day, portal, members, roles,
+                      self.passwords, ledger, self.truth, self.external_org_ids)
+        spent_year = org.total_credits(year_ago, self.last_day)
+        purchased = max(10_000.0, round(spent_year * 1.35, -3))
+        portal["availableCredits"] = round(purchased - spent_year, 3)
+        self._storage_usage(org)
+        self._budgets(org)
+        return org
+
+    def _storage_usage(self, org: DemoOrg) -> None:
+        """Members' ``storageUsage`` in bytes, rough but consistent with their storage credits."""
+        from creditlens.services import STORAGE_STYPES
+
+        frame, _, _ = _transaction_totals(org, self.last_day, self.last_day, None, only=STORAGE_STYPES)
+        per_day = dict(zip(frame["username"], frame["credits"], strict=True))
+        for member in org.members:
+            member["storageUsage"] = int(per_day.get(member["username"], 0.0) / (2.4 / 10 / 30.4) * 1_048_576)
+
+
+def _transaction_totals(org: DemoOrg, first: dt.date, last: dt.date, exclude: frozenset[str] | None,
+                        only: frozenset[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    keys, credits, num = org.usage_matrix(first, last, ["username", "stype"])
+    keep = np.ones(len(keys), bool)
+    if exclude is not None:
+        keep &= ~keys["stype"].isin(exclude).to_numpy()
+    if only is not None:
+        keep &= keys["stype"].isin(only).to_numpy()
+    frame = keys[keep].assign(credits=credits[keep].sum(axis=1))
+    frame = frame.groupby("username", as_index=False)["credits"].sum()
+    return frame, credits, num

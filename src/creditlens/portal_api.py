@@ -1,0 +1,239 @@
+"""The portal's REST replies for a :class:`DemoOrg`: request in, JSON payload out.
+
+This is the *responses* half of the moto split. It knows the paths, parameters and reply shapes of
+ArcGIS Online's sharing REST API (see ``shared/reference/arcgis-online-usage-api.md``) but not HTTP,
+TLS or tokens: the emulator adds those, and the demo connection calls :func:`handle_request`
+directly, so the demo and the emulator answer with the very same payloads.
+
+Emulator choices where the real service is undocumented:
+
+- ``usage`` at ``period=1d`` answers windows of at most 60 buckets; a longer window gets an empty
+  ``data`` list, which is what users report of the real service for long ``1d`` queries. ``1h``
+  answers at most 24 buckets; ``1w`` and ``1m`` answer any window.
+- ``startTime`` snaps down to the bucket edge; a bucket is included when it starts before
+  ``endTime``; the reply's ``endTime`` is the edge after the last bucket.
+- History is kept for two years; older buckets are zero.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from creditlens.demo_org import DAY_MS, EPOCH, DemoOrg
+
+MAX_BUCKETS = {"1h": 24, "1d": 60}
+RETENTION_DAYS = 730
+USAGE_GROUP_KEYS = {"username": "username", "userorgid": "userOrgId", "stype": "stype", "etype": "etype"}
+USAGE_FILTERS = {"username": "username", "userOrgId": "userOrgId", "stype": "stype", "etype": "etype"}
+MAX_PAGE = 100
+
+
+def error_payload(code: int, message: str, details: list[str] | None = None) -> dict:
+    """ArcGIS's error body, sent with HTTP 200."""
+    return {"error": {"code": code, "message": message, "details": details or []}}
+
+
+def handle_request(org: DemoOrg, username: str, path: str, params: Mapping[str, str]) -> dict:
+    """Answer one authenticated REST call (path relative to ``/sharing/rest/``) as the portal would."""
+    parts = [p for p in path.strip("/").split("/") if p]
+    caller = org.member(username)
+    if caller is None or caller.get("disabled"):
+        return error_payload(498, "Invalid token.")
+    match parts:
+        case ["portals", "self"] | ["portals", org.org_id]:
+            return {**org.portal, "user": _public_user(caller)}
+        case ["portals", "self" | org.org_id, "users"]:
+            return _users_page(org, params)
+        case ["portals", "self" | org.org_id, "roles"]:
+            return _roles_page(org, params)
+        case ["portals", "self" | org.org_id, "usage"]:
+            if not org.can_view_usage(caller["username"]):
+                return error_payload(403, "You do not have permissions to access this resource or perform this operation.")
+            return usage_reply(org, params)
+        case ["community", "self"]:
+            return _public_user(caller)
+        case ["community", "users", who]:
+            user = org.member(who)
+            return _public_user(user) if user else error_payload(400, f"User '{who}' does not exist or is inaccessible.")
+        case ["info"]:
+            return {}
+    return error_payload(400, "Unable to process request. Invalid URL", [f"'{path}' is not a supported resource."])
+
+
+def _public_user(user: dict) -> dict:
+    return dict(user)
+
+
+def _page_bounds(params: Mapping[str, str], total: int) -> tuple[int, int]:
+    start = max(1, _int_param(params, "start", 1))
+    num = min(MAX_PAGE, max(0, _int_param(params, "num", 10)))
+    return start, num
+
+
+def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(params.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _paged(items: list, params: Mapping[str, str], key: str) -> dict:
+    start, num = _page_bounds(params, len(items))
+    page = items[start - 1 : start - 1 + num]
+    following = start + len(page)
+    return {
+        "total": len(items),
+        "start": start,
+        "num": len(page),
+        "nextStart": following if following <= len(items) and page else -1,
+        key: page,
+    }
+
+
+def _users_page(org: DemoOrg, params: Mapping[str, str]) -> dict:
+    field = {"username": "username", "fullname": "fullName", "created": "created", "lastlogin": "lastLogin"}.get(
+        str(params.get("sortField", "username")).lower(), "username"
+    )
+    users = sorted(org.members, key=lambda u: (u.get(field) is None, u.get(field) or 0))
+    if str(params.get("sortOrder", "asc")).lower() == "desc":
+        users.reverse()
+    return _paged(users, params, "users")
+
+
+def _roles_page(org: DemoOrg, params: Mapping[str, str]) -> dict:
+    return _paged(org.roles, params, "roles")
+
+
+# -- usage ----------------------------------------------------------------------------------------
+def java_double(value: float) -> str:
+    """Format a float the way Java's ``Double.toString`` does: ``0.0``, ``2.0E-4``, ``1.4562242E7``."""
+    if value == 0:
+        return "0.0"
+    magnitude = abs(value)
+    if 1e-3 <= magnitude < 1e7:
+        text = repr(float(value))
+        return text if "." in text or "e" in text else f"{text}.0"
+    digits, exp = _shortest_digits(repr(float(value)))
+    sign = "-" if value < 0 else ""
+    body = digits[0] + "." + (digits[1:] or "0")
+    return f"{sign}{body}E{exp}"
+
+
+def _shortest_digits(text: str) -> tuple[str, int]:
+    """Significant digits and decimal exponent of Python's shortest float repr."""
+    text = text.lstrip("-")
+    if "e" in text:
+        coeff, exp_text = text.split("e")
+        exp = int(exp_text)
+    else:
+        coeff, exp = text, 0
+    whole, _, frac = coeff.partition(".")
+    digits = (whole + frac).lstrip("0")
+    lead_zeros = len(whole + frac) - len((whole + frac).lstrip("0"))
+    exponent = exp + len(whole) - 1 - lead_zeros
+    return digits.rstrip("0") or "0", exponent
+
+
+def _bucket_edges(period: str, start_ms: int, end_ms: int) -> list[int]:
+    """Bucket start times (ms, UTC) from ``start_ms`` snapped down, for buckets starting before ``end_ms``."""
+    if period == "1h":
+        step = 3_600_000
+        first = start_ms - start_ms % step
+        return list(range(first, end_ms, step)) if end_ms > first else []
+    if period in ("1d", "1w"):
+        step = DAY_MS * (7 if period == "1w" else 1)
+        first = start_ms - start_ms % DAY_MS
+        return list(range(first, end_ms, step)) if end_ms > first else []
+    day = EPOCH + dt.timedelta(milliseconds=start_ms)
+    month = dt.date(day.year, day.month, 1)
+    edges = []
+    while (ms := (month - EPOCH).days * DAY_MS) < end_ms:
+        edges.append(ms)
+        days_in = calendar.monthrange(month.year, month.month)[1]
+        month += dt.timedelta(days=days_in)
+    return edges
+
+
+def usage_reply(org: DemoOrg, params: Mapping[str, str]) -> dict:
+    """The ``portals/self/usage`` reply for ``params`` (all values are strings, as on the wire)."""
+    try:
+        start_ms, end_ms = int(float(params["startTime"])), int(float(params["endTime"]))
+    except (KeyError, TypeError, ValueError):
+        return error_payload(400, "Invalid or missing startTime or endTime.", ["startTime and endTime are epoch ms."])
+    period = str(params.get("period") or "1d")
+    if period not in ("1h", "1d", "1w", "1m"):
+        return error_payload(400, f"Invalid period '{period}'.", ["period must be one of 1h, 1d, 1w, 1m."])
+    if end_ms <= start_ms:
+        return error_payload(400, "endTime must be after startTime.")
+    variables = [v for v in str(params.get("vars") or "credits").split(",") if v in ("credits", "num")]
+    groupby = [USAGE_GROUP_KEYS[g] for g in str(params.get("groupby") or "").lower().split(",") if g in USAGE_GROUP_KEYS]
+    edges = _bucket_edges(period, start_ms, end_ms)
+    step_end = _edge_after(period, edges[-1]) if edges else start_ms
+    reply = {"startTime": edges[0] if edges else start_ms, "endTime": step_end, "period": period, "data": []}
+    if not edges or len(edges) > MAX_BUCKETS.get(period, math.inf):
+        return reply
+    first_day = EPOCH + dt.timedelta(days=edges[0] // DAY_MS)
+    last_day = EPOCH + dt.timedelta(days=(step_end - 1) // DAY_MS)
+    filters = {col: params[name] for name, col in USAGE_FILTERS.items() if params.get(name)}
+    keys, credits, num = org.usage_matrix(first_day, last_day, groupby, filters)
+    credits, num = _apply_retention(org, first_day, credits, num)
+    bucket_credits, bucket_num = _to_buckets(period, edges, first_day, credits, num)
+    reply["data"] = _usage_rows(keys, edges, variables, bucket_credits, bucket_num)
+    return reply
+
+
+def _edge_after(period: str, edge: int) -> int:
+    if period == "1h":
+        return edge + 3_600_000
+    if period == "1d":
+        return edge + DAY_MS
+    if period == "1w":
+        return edge + 7 * DAY_MS
+    day = EPOCH + dt.timedelta(milliseconds=edge)
+    return edge + calendar.monthrange(day.year, day.month)[1] * DAY_MS
+
+
+def _apply_retention(org: DemoOrg, first_day: dt.date, credits: np.ndarray, num: np.ndarray):
+    oldest = org.last_day - dt.timedelta(days=RETENTION_DAYS - 1)
+    cut = (oldest - first_day).days
+    if cut > 0:
+        credits[:, :cut] = 0
+        num[:, :cut] = 0
+    return credits, num
+
+
+def _to_buckets(period: str, edges: list[int], first_day: dt.date, credits: np.ndarray, num: np.ndarray):
+    """Fold daily columns into the period's buckets (``1h`` spreads a day evenly over 24 hours)."""
+    if period == "1d":
+        return credits, num
+    if period == "1h":
+        day_ms = (first_day - EPOCH).days * DAY_MS
+        hours = [(e - day_ms) // 3_600_000 for e in edges]
+        cols = [h // 24 for h in hours]
+        spread_num = num[:, cols] // 24 + (np.array([h % 24 for h in hours]) < (num[:, cols] % 24))
+        return credits[:, cols] / 24.0, spread_num
+    first_ms = (first_day - EPOCH).days * DAY_MS
+    bounds = [(e - first_ms) // DAY_MS for e in edges] + [credits.shape[1]]
+    c = np.stack([credits[:, a:b].sum(axis=1) for a, b in zip(bounds, bounds[1:], strict=False)], axis=1)
+    n = np.stack([num[:, a:b].sum(axis=1) for a, b in zip(bounds, bounds[1:], strict=False)], axis=1)
+    return c, n
+
+
+def _usage_rows(keys, edges: list[int], variables: list[str], credits: np.ndarray, num: np.ndarray) -> list[dict]:
+    stamps = [str(e) for e in edges]
+    key_records = keys.to_dict("records")
+    rows = []
+    for i, record in enumerate(key_records):
+        # Absent keys stay absent: a public account has no userOrgId, unattributed usage no username.
+        row = {k: v for k, v in record.items() if v != ""}
+        if "credits" in variables:
+            row["credits"] = [[s, java_double(v)] for s, v in zip(stamps, credits[i].tolist(), strict=True)]
+        if "num" in variables:
+            row["num"] = [[s, str(v)] for s, v in zip(stamps, num[i].tolist(), strict=True)]
+        rows.append(row)
+    return rows
