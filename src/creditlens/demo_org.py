@@ -25,18 +25,126 @@ EPOCH = dt.date(1970, 1, 1)
 #: privilege ArcGIS Online checks is unconfirmed; the emulator treats this one as the gate.
 USAGE_PRIVILEGE = "portal:admin:manageCredits"
 
-_FIRST = (
-    "Aisha Alex Amelia Andre Anna Ben Carla Carlos Chen Chloe Daniel Deepa Diego Elena Emma Ethan Fatima "
-    "Felix Grace Hannah Hugo Ibrahim Ines Isaac Jade James Jana Javier Julia Kai Kenji Laura Leo Lina "
-    "Lucas Maya Mateo Mei Mia Nadia Noah Olivia Omar Pablo Priya Rafael Rosa Ryan Sara Sofia Tariq "
-    "Tom Valentina Victor Wei Yara Yusuf Zoe"
-).split()
-_LAST = (
-    "Ahmed Alvarez Andersen Bauer Becker Brown Castillo Chen Costa Dubois Evans Fischer Garcia Gomez "
-    "Gupta Hansen Hernandez Ito Jensen Johnson Kaur Kim Kowalski Larsen Lee Lopez Martin Meyer Moreau "
-    "Murphy Nakamura Nguyen Novak Okafor Olsen Patel Perez Petrov Quinn Reyes Rossi Santos Schmidt "
-    "Silva Singh Smith Sato Tanaka Taylor Torres Wagner Walker Wang Weber Williams Wilson Yilmaz Young"
-).split()
+_FIRST = [
+    "Aisha",
+    "Alex",
+    "Amelia",
+    "Andre",
+    "Anna",
+    "Ben",
+    "Carla",
+    "Carlos",
+    "Chen",
+    "Chloe",
+    "Daniel",
+    "Deepa",
+    "Diego",
+    "Elena",
+    "Emma",
+    "Ethan",
+    "Fatima",
+    "Felix",
+    "Grace",
+    "Hannah",
+    "Hugo",
+    "Ibrahim",
+    "Ines",
+    "Isaac",
+    "Jade",
+    "James",
+    "Jana",
+    "Javier",
+    "Julia",
+    "Kai",
+    "Kenji",
+    "Laura",
+    "Leo",
+    "Lina",
+    "Lucas",
+    "Maya",
+    "Mateo",
+    "Mei",
+    "Mia",
+    "Nadia",
+    "Noah",
+    "Olivia",
+    "Omar",
+    "Pablo",
+    "Priya",
+    "Rafael",
+    "Rosa",
+    "Ryan",
+    "Sara",
+    "Sofia",
+    "Tariq",
+    "Tom",
+    "Valentina",
+    "Victor",
+    "Wei",
+    "Yara",
+    "Yusuf",
+    "Zoe",
+]
+_LAST = [
+    "Ahmed",
+    "Alvarez",
+    "Andersen",
+    "Bauer",
+    "Becker",
+    "Brown",
+    "Castillo",
+    "Chen",
+    "Costa",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Gomez",
+    "Gupta",
+    "Hansen",
+    "Hernandez",
+    "Ito",
+    "Jensen",
+    "Johnson",
+    "Kaur",
+    "Kim",
+    "Kowalski",
+    "Larsen",
+    "Lee",
+    "Lopez",
+    "Martin",
+    "Meyer",
+    "Moreau",
+    "Murphy",
+    "Nakamura",
+    "Nguyen",
+    "Novak",
+    "Okafor",
+    "Olsen",
+    "Patel",
+    "Perez",
+    "Petrov",
+    "Quinn",
+    "Reyes",
+    "Rossi",
+    "Santos",
+    "Schmidt",
+    "Silva",
+    "Singh",
+    "Smith",
+    "Sato",
+    "Tanaka",
+    "Taylor",
+    "Torres",
+    "Wagner",
+    "Walker",
+    "Wang",
+    "Weber",
+    "Williams",
+    "Wilson",
+    "Yilmaz",
+    "Young",
+]
 
 USER_TYPES = ("creatorUT", "GISProfessionalStdUT", "viewerUT", "mobileWorkerUT", "contributorUT")
 _USER_TYPE_WEIGHTS = (0.40, 0.10, 0.25, 0.15, 0.10)
@@ -53,7 +161,7 @@ _TRANSACTIONS = (
     ("spanalysis", "svcusg", 0.20, 0.05, 4000, 0.001),
     ("intnotebks", "svcusg", 0.04, 0.06, 2, 30.0),
     ("tiles", "tilegencnt", 0.05, 0.01, 20_000, 0.001),
-    ("imageryanalysis", "svcusg", 0.02, 0.02, 300, 0.01),  # a code not in our catalog: shown raw
+    ("imageryanalysis", "svcusg", 0.04, 0.03, 300, 0.01),  # a code not in our catalog: shown raw
     ("applogin", "svcusg", 0.40, 0.20, 2, 0.0),
 )
 
@@ -258,7 +366,10 @@ class _OrgBuilder:
         created = last_ms - rng.integers(30, 5 * 365, n) * DAY_MS - rng.integers(0, DAY_MS, n)
         never = rng.random(n) < 0.05
         never[:3] = False
-        last_login = np.where(never, -1, last_ms - rng.integers(0, 120, n) * DAY_MS + rng.integers(0, DAY_MS, n))
+        since_created = np.maximum((last_ms - created) // DAY_MS, 1)
+        last_login = np.where(never, -1, last_ms - rng.integers(0, np.minimum(since_created, 120)) * DAY_MS)
+        # Usage cannot start before the account existed.
+        self.member_start_day = np.maximum(0, spec.days - 1 - (last_ms - created) // DAY_MS).astype(int)
         disabled = rng.random(n) < 0.02
         disabled[:3] = False
         self.member_frame = pd.DataFrame(
@@ -313,8 +424,15 @@ class _OrgBuilder:
     def _add_block(self, keys: pd.DataFrame, series_of: np.ndarray, day: np.ndarray, credits, num) -> None:
         self.blocks.append((keys, series_of, day, np.asarray(credits, float), np.asarray(num, np.int64)))
 
-    def _transactions(self, users: pd.DataFrame, activity: np.ndarray, start_day: np.ndarray,
-                      end_day: np.ndarray, services: tuple = _TRANSACTIONS, share_scale: float = 1.0) -> None:
+    def _transactions(
+        self,
+        users: pd.DataFrame,
+        activity: np.ndarray,
+        start_day: np.ndarray,
+        end_day: np.ndarray,
+        services: tuple = _TRANSACTIONS,
+        share_scale: float = 1.0,
+    ) -> None:
         """Bursty daily usage: active on random (mostly week-) days, lognormal amounts."""
         rng, days = self.rng, self.spec.days
         for stype, etype, share, p_day, median, rate in services:
@@ -324,7 +442,9 @@ class _OrgBuilder:
                 continue
             p = np.clip(p_day * np.sqrt(activity[idx]), 0, 0.9)[:, None] * self.day_weight[None, :]
             active = rng.random((idx.size, days)) < p
-            alive = (np.arange(days)[None, :] >= start_day[idx, None]) & (np.arange(days)[None, :] <= end_day[idx, None])
+            alive = (np.arange(days)[None, :] >= start_day[idx, None]) & (
+                np.arange(days)[None, :] <= end_day[idx, None]
+            )
             row, day = np.nonzero(active & alive)
             units = np.maximum(1, np.round(rng.lognormal(np.log(median), 0.9, row.size) * activity[idx][row]))
             keys = users.iloc[idx][["username", "userOrgId"]].assign(stype=stype, etype=etype)
@@ -357,14 +477,15 @@ class _OrgBuilder:
         # slice of the rest is dormant, so some members show zero usage in a typical range.
         idle = (frame["user_type"] == "viewerUT") | frame["disabled"] | frame["never"] | (rng.random(n) < 0.08)
         idle[:2] = False
-        active = users[~idle.to_numpy()].reset_index(drop=True)
-        act = activity[~idle.to_numpy()]
-        start = np.zeros(len(active), dtype=int)
-        self._transactions(active, act, start, np.full(len(active), days - 1))
+        busy = ~idle.to_numpy()
+        active = users[busy].reset_index(drop=True)
+        self._transactions(active, activity[busy], self.member_start_day[busy], np.full(len(active), days - 1))
         owner_mask = frame["role"].isin(["org_admin", "org_publisher"]) | (rng.random(n) < 0.25)
         owner_mask &= frame["user_type"] != "viewerUT"
-        owners = users[owner_mask.to_numpy()].reset_index(drop=True)
-        self._storage(owners, rng.integers(0, max(days // 3, 1), len(owners)))
+        owns = owner_mask.to_numpy()
+        owners = users[owns].reset_index(drop=True)
+        first_upload = self.member_start_day[owns] + rng.integers(0, max(days // 3, 1), owns.sum())
+        self._storage(owners, np.minimum(first_upload, days - 1))
 
     def _outsiders(self) -> None:
         """The usernames the usage endpoint returns that are not members: the forum's complaint."""
@@ -378,20 +499,22 @@ class _OrgBuilder:
             people = pd.DataFrame({"username": names, "userOrgId": ext_id})
             self._outsider_usage(people, web, f"external:{k}")
         n_pub = max(3, spec.members // 60)
-        handles = [f"{rng.choice(['mapfan', 'geo', 'trailrunner', 'cartonerd', 'hiker'])}_{1950 + i * 7 % 60}{i}"
-                   for i in range(n_pub)]
+        handles = [
+            f"{rng.choice(['mapfan', 'geo', 'trailrunner', 'cartonerd', 'hiker'])}_{1950 + i * 7 % 60}{i}"
+            for i in range(n_pub)
+        ]
         self._outsider_usage(pd.DataFrame({"username": handles, "userOrgId": ""}), web, "public")
         n_former = max(3, spec.members // 50)
         first, last = self._names(n_former, rng)
-        former = pd.DataFrame({"username": self._unique_usernames(first, last, f"{spec.url_key}x"),
-                               "userOrgId": self.org_id})
+        former = pd.DataFrame(
+            {"username": self._unique_usernames(first, last, f"{spec.url_key}x"), "userOrgId": self.org_id}
+        )
         # Former members stop at the day they left: one recently, the others spread back in time.
         left = np.sort(rng.integers(0, days, n_former))
         left[-1] = days - 1 - min(5, days - 1)
         for name in former["username"]:
             self.truth[name] = "former_member"
-        self._transactions(former, rng.lognormal(0.5, 0.5, n_former), np.zeros(n_former, int), left,
-                           share_scale=3.0)
+        self._transactions(former, rng.lognormal(0.0, 0.5, n_former), np.zeros(n_former, int), left, share_scale=1.5)
         unattributed = pd.DataFrame({"username": [""], "userOrgId": [self.org_id]})
         self.truth[""] = "unattributed"
         premium = (("geoenrich", "svcusg", 1.0, 0.3, 800, 0.01), ("demogmaps", "svcusg", 1.0, 0.2, 40, 0.1))
@@ -442,10 +565,13 @@ class _OrgBuilder:
                 member["availableCredits"] = org.portal["availableCredits"]
                 continue
             spent = used.get(member["username"], 0.0)
-            # Some allocations are set tight so the page has members near or over budget.
-            assigned = float(rng.choice([100, 250, 500, 1000, 2000]))
-            if rng.random() < 0.25 and spent > 0:
-                assigned = float(max(50, round(spent * rng.uniform(0.85, 1.05) / 50) * 50))
+            # Most allocations leave headroom; some are tight, so the page has members near or
+            # just over budget (an operation in flight can overshoot an allocation slightly).
+            headroom = rng.uniform(0.85, 1.02) if rng.random() < 0.3 and spent > 0 else rng.uniform(1.2, 4.0)
+            tight = headroom < 1.1
+            assigned = float(
+                max(10, round(spent * headroom)) if tight else max(50, np.ceil(spent * headroom / 50) * 50)
+            )
             member["assignedCredits"] = assigned
             member["availableCredits"] = round(assigned - spent, 3)
 
@@ -490,8 +616,19 @@ class _OrgBuilder:
                 "modified": portal["created"],
             }
         ]
-        org = DemoOrg(spec, self.org_id, self.first_day, self.last_day, portal, members, roles,
-                      self.passwords, ledger, self.truth, self.external_org_ids)
+        org = DemoOrg(
+            spec,
+            self.org_id,
+            self.first_day,
+            self.last_day,
+            portal,
+            members,
+            roles,
+            self.passwords,
+            ledger,
+            self.truth,
+            self.external_org_ids,
+        )
         spent_year = org.total_credits(year_ago, self.last_day)
         purchased = max(10_000.0, round(spent_year * 1.35, -3))
         portal["availableCredits"] = round(purchased - spent_year, 3)
@@ -509,8 +646,9 @@ class _OrgBuilder:
             member["storageUsage"] = int(per_day.get(member["username"], 0.0) / (2.4 / 10 / 30.4) * 1_048_576)
 
 
-def _transaction_totals(org: DemoOrg, first: dt.date, last: dt.date, exclude: frozenset[str] | None,
-                        only: frozenset[str] | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _transaction_totals(
+    org: DemoOrg, first: dt.date, last: dt.date, exclude: frozenset[str] | None, only: frozenset[str] | None = None
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     keys, credits, num = org.usage_matrix(first, last, ["username", "stype"])
     keep = np.ones(len(keys), bool)
     if exclude is not None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import itertools
 import math
 from collections.abc import Mapping
 
@@ -53,13 +54,17 @@ def handle_request(org: DemoOrg, username: str, path: str, params: Mapping[str, 
             return _roles_page(org, params)
         case ["portals", "self" | org.org_id, "usage"]:
             if not org.can_view_usage(caller["username"]):
-                return error_payload(403, "You do not have permissions to access this resource or perform this operation.")
+                return error_payload(
+                    403, "You do not have permissions to access this resource or perform this operation."
+                )
             return usage_reply(org, params)
         case ["community", "self"]:
             return _public_user(caller)
         case ["community", "users", who]:
             user = org.member(who)
-            return _public_user(user) if user else error_payload(400, f"User '{who}' does not exist or is inaccessible.")
+            return (
+                _public_user(user) if user else error_payload(400, f"User '{who}' does not exist or is inaccessible.")
+            )
         case ["info"]:
             return {}
     return error_payload(400, "Unable to process request. Invalid URL", [f"'{path}' is not a supported resource."])
@@ -171,7 +176,9 @@ def usage_reply(org: DemoOrg, params: Mapping[str, str]) -> dict:
     if end_ms <= start_ms:
         return error_payload(400, "endTime must be after startTime.")
     variables = [v for v in str(params.get("vars") or "credits").split(",") if v in ("credits", "num")]
-    groupby = [USAGE_GROUP_KEYS[g] for g in str(params.get("groupby") or "").lower().split(",") if g in USAGE_GROUP_KEYS]
+    groupby = [
+        USAGE_GROUP_KEYS[g] for g in str(params.get("groupby") or "").lower().split(",") if g in USAGE_GROUP_KEYS
+    ]
     edges = _bucket_edges(period, start_ms, end_ms)
     step_end = _edge_after(period, edges[-1]) if edges else start_ms
     reply = {"startTime": edges[0] if edges else start_ms, "endTime": step_end, "period": period, "data": []}
@@ -219,8 +226,8 @@ def _to_buckets(period: str, edges: list[int], first_day: dt.date, credits: np.n
         return credits[:, cols] / 24.0, spread_num
     first_ms = (first_day - EPOCH).days * DAY_MS
     bounds = [(e - first_ms) // DAY_MS for e in edges] + [credits.shape[1]]
-    c = np.stack([credits[:, a:b].sum(axis=1) for a, b in zip(bounds, bounds[1:], strict=False)], axis=1)
-    n = np.stack([num[:, a:b].sum(axis=1) for a, b in zip(bounds, bounds[1:], strict=False)], axis=1)
+    c = np.stack([credits[:, a:b].sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
+    n = np.stack([num[:, a:b].sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
     return c, n
 
 

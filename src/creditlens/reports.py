@@ -1,0 +1,354 @@
+"""Pure report functions over the tidy usage frame and the members frame. No I/O.
+
+The app, the CLI and the tests all compute their numbers here, so a figure on screen, in a
+download and in a test come from one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from creditlens.services import STORAGE_STYPES, service_name
+
+MEMBER, FORMER, EXTERNAL, PUBLIC, UNATTRIBUTED = "member", "former_member", "external", "public", "unattributed"
+CATEGORIES = (MEMBER, FORMER, EXTERNAL, PUBLIC, UNATTRIBUTED)
+CATEGORY_LABELS = {
+    MEMBER: "Member",
+    FORMER: "Former member",
+    EXTERNAL: "External org",
+    PUBLIC: "Public account",
+    UNATTRIBUTED: "Unattributed",
+}
+CATEGORY_HELP = {
+    MEMBER: "A current member of this organization.",
+    FORMER: "Carries this organization's id but is no longer in the member list: the account was deleted "
+    "or left, and its past usage is still billed here.",
+    EXTERNAL: "A user of another organization who used this organization's apps or premium content, "
+    "which this organization pays for.",
+    PUBLIC: "A public ArcGIS account with no organization, for example a visitor of a public app that "
+    "uses premium services through this organization.",
+    UNATTRIBUTED: "Credits charged to the organization under no username, such as premium content "
+    "reached through a proxy or an app's own credentials.",
+}
+UNATTRIBUTED_LABEL = "(unattributed)"
+NEAR_BUDGET_PCT = 90.0
+
+
+# -- classification -------------------------------------------------------------------------------
+def classify(usernames: pd.Series, user_org_ids: pd.Series, member_names: set[str], org_id: str) -> np.ndarray:
+    """The reconciliation category of each (username, userOrgId) pair."""
+    names = usernames.astype(str).to_numpy()
+    orgs = user_org_ids.astype(str).to_numpy()
+    lowered = np.char.lower(names.astype(str)) if len(names) else names
+    is_member = np.isin(lowered, list(member_names)) if member_names else np.zeros(len(names), bool)
+    return np.select(
+        [names == "", is_member, orgs == "", orgs == org_id],
+        [UNATTRIBUTED, MEMBER, PUBLIC, FORMER],
+        default=EXTERNAL,
+    )
+
+
+def _member_names(members: pd.DataFrame) -> set[str]:
+    return {str(u).lower() for u in members["username"]}
+
+
+def per_user_totals(usage: pd.DataFrame, members: pd.DataFrame, org_id: str) -> pd.DataFrame:
+    """Credits and operations per (username, user_org_id) with its category."""
+    grouped = usage.groupby(["username", "user_org_id"], observed=True, as_index=False)[["credits", "num"]].sum()
+    grouped["username"] = grouped["username"].astype(str)
+    grouped["user_org_id"] = grouped["user_org_id"].astype(str)
+    grouped["status"] = classify(grouped["username"], grouped["user_org_id"], _member_names(members), org_id)
+    return grouped
+
+
+# -- leaderboard ------------------------------------------------------------------------------------
+def leaderboard(usage: pd.DataFrame, members: pd.DataFrame, org_id: str, include_idle: bool = True) -> pd.DataFrame:
+    """Every username ranked by credits, with member details and one credits column per service."""
+    totals = per_user_totals(usage, members, org_id)
+    if include_idle:
+        totals = pd.concat([totals, _idle_member_rows(totals, members, org_id)], ignore_index=True)
+    grand = totals["credits"].sum()
+    totals["share_pct"] = np.where(grand > 0, totals["credits"] / grand * 100 if grand else 0.0, 0.0)
+    by_service = service_pivot(usage)
+    totals = totals.merge(_top_service(usage), on=["username", "user_org_id"], how="left")
+    details = _member_details(members)
+    board = totals.merge(details, left_on=totals["username"].str.lower(), right_on="key", how="left")
+    board = board.drop(columns=["key", "key_0"], errors="ignore")
+    board = board.merge(by_service, on=["username", "user_org_id"], how="left")
+    service_cols = list(by_service.columns[2:])
+    board[service_cols] = board[service_cols].fillna(0.0)
+    board["top_service"] = board["top_service"].fillna("")
+    board["username"] = board["username"].where(board["username"] != "", UNATTRIBUTED_LABEL)
+    board = board.sort_values(["credits", "num", "username"], ascending=[False, False, True], ignore_index=True)
+    board.insert(0, "rank", np.arange(1, len(board) + 1))
+    ordered = [
+        "rank",
+        "username",
+        "full_name",
+        "status",
+        "role",
+        "user_type",
+        "credits",
+        "share_pct",
+        "num",
+        "top_service",
+        "budget_used_pct",
+        "user_org_id",
+        *service_cols,
+    ]
+    return board[ordered]
+
+
+def _idle_member_rows(totals: pd.DataFrame, members: pd.DataFrame, org_id: str) -> pd.DataFrame:
+    seen = set(totals.loc[totals["status"] == MEMBER, "username"].str.lower())
+    idle = members[~members["username"].str.lower().isin(seen)]
+    return pd.DataFrame(
+        {
+            "username": idle["username"].astype(str).to_numpy(),
+            "user_org_id": org_id,
+            "credits": 0.0,
+            "num": 0,
+            "status": MEMBER,
+        }
+    )
+
+
+def _member_details(members: pd.DataFrame) -> pd.DataFrame:
+    assigned = members["assigned_credits"]
+    used = assigned - members["available_credits"]
+    pct = np.where(assigned > 0, used / assigned.where(assigned > 0) * 100, np.nan)
+    return pd.DataFrame(
+        {
+            "key": members["username"].str.lower(),
+            "full_name": members["full_name"],
+            "role": members["role"],
+            "user_type": members["user_type"],
+            "budget_used_pct": pct,
+        }
+    )
+
+
+def _top_service(usage: pd.DataFrame) -> pd.DataFrame:
+    per = usage.groupby(["username", "user_org_id", "stype"], observed=True, as_index=False)["credits"].sum()
+    per = per[per["credits"] > 0].sort_values("credits", ascending=False, kind="stable")
+    top = per.drop_duplicates(["username", "user_org_id"])
+    return pd.DataFrame(
+        {
+            "username": top["username"].astype(str).to_numpy(),
+            "user_org_id": top["user_org_id"].astype(str).to_numpy(),
+            "top_service": [service_name(s) for s in top["stype"].astype(str)],
+        }
+    )
+
+
+def service_pivot(usage: pd.DataFrame) -> pd.DataFrame:
+    """Credits per (username, user_org_id) × service, services by human name, largest first."""
+    per = usage.groupby(["username", "user_org_id", "stype"], observed=True, as_index=False)["credits"].sum()
+    per["service"] = [service_name(s) for s in per["stype"].astype(str)]
+    per["username"] = per["username"].astype(str)
+    per["user_org_id"] = per["user_org_id"].astype(str)
+    wide = per.pivot_table(
+        index=["username", "user_org_id"], columns="service", values="credits", aggfunc="sum", fill_value=0.0
+    )
+    order = wide.sum().sort_values(ascending=False).index
+    wide = wide[order]
+    wide.columns = [str(c) for c in wide.columns]
+    return wide.reset_index()
+
+
+# -- trends -----------------------------------------------------------------------------------------
+FREQUENCIES = {"day": "D", "week": "W-MON", "month": "MS"}
+
+
+def choose_granularity(start: dt.date, end: dt.date) -> str:
+    """Days up to two months, weeks up to about a year, months beyond."""
+    days = (end - start).days + 1
+    if days <= 62:
+        return "day"
+    if days <= 366:
+        return "week"
+    return "month"
+
+
+def _period_start(days: pd.Series, granularity: str) -> pd.Series:
+    if granularity == "day":
+        return days.dt.normalize()
+    if granularity == "week":
+        return (days - pd.to_timedelta(days.dt.weekday, unit="D")).dt.normalize()
+    return days.dt.to_period("M").dt.start_time
+
+
+def service_trend(usage: pd.DataFrame, granularity: str) -> pd.DataFrame:
+    """Credits per period and service (human name): the stacked chart's data."""
+    frame = pd.DataFrame(
+        {
+            "period": _period_start(usage["day"], granularity),
+            "stype": usage["stype"].astype(str),
+            "credits": usage["credits"],
+        }
+    )
+    out = frame.groupby(["period", "stype"], as_index=False)["credits"].sum()
+    out["service"] = [service_name(s) for s in out["stype"]]
+    return out[["period", "service", "stype", "credits"]]
+
+
+def user_trend(usage: pd.DataFrame, granularity: str, top_n: int = 5) -> pd.DataFrame:
+    """Credits per period for the ``top_n`` usernames by credits; the rest summed as "Everyone else"."""
+    names = usage["username"].astype(str)
+    totals = usage.groupby(names, observed=True)["credits"].sum().sort_values(ascending=False)
+    top = [n for n in totals.index[:top_n]]
+    label = names.where(names.isin(top), "Everyone else").where(names != "", UNATTRIBUTED_LABEL)
+    label = label.where(~((names == "") & ~names.isin(top)), "Everyone else")
+    frame = pd.DataFrame(
+        {"period": _period_start(usage["day"], granularity), "user": label, "credits": usage["credits"]}
+    )
+    return frame.groupby(["period", "user"], as_index=False)["credits"].sum()
+
+
+def member_usage(usage: pd.DataFrame, username: str) -> pd.DataFrame:
+    """One username's tidy rows with service names, newest first (the drill-down table)."""
+    key = "" if username == UNATTRIBUTED_LABEL else username
+    rows = usage[usage["username"].astype(str) == key]
+    out = pd.DataFrame(
+        {
+            "day": rows["day"].to_numpy(),
+            "service": [service_name(s) for s in rows["stype"].astype(str)],
+            "stype": rows["stype"].astype(str).to_numpy(),
+            "etype": rows["etype"].astype(str).to_numpy(),
+            "credits": rows["credits"].to_numpy(),
+            "num": rows["num"].to_numpy(),
+        }
+    )
+    return out.sort_values(["day", "credits"], ascending=[False, False], ignore_index=True)
+
+
+# -- reconciliation -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Reconciliation:
+    table: pd.DataFrame  # every username (with zero-usage members): username, status, user_org_id, credits, num
+    summary: pd.DataFrame  # per category: status, label, usernames, credits
+    idle_members: pd.DataFrame  # members with no credits in the range
+
+    @property
+    def non_members(self) -> pd.DataFrame:
+        return self.table[self.table["status"] != MEMBER].reset_index(drop=True)
+
+
+def reconcile_members(usage: pd.DataFrame, members: pd.DataFrame, org_id: str) -> Reconciliation:
+    """Classify every username in the usage and list members with no usage in the range."""
+    totals = per_user_totals(usage, members, org_id)
+    idle_rows = _idle_member_rows(totals, members, org_id)
+    zero_credit_members = totals[(totals["status"] == MEMBER) & (totals["credits"] <= 0)]
+    table = pd.concat([totals, idle_rows], ignore_index=True)
+    table["username"] = table["username"].where(table["username"] != "", UNATTRIBUTED_LABEL)
+    table = table.sort_values(["credits", "username"], ascending=[False, True], ignore_index=True)
+    table = table[["username", "status", "user_org_id", "credits", "num"]]
+    summary = pd.DataFrame(
+        {
+            "status": list(CATEGORIES),
+            "label": [CATEGORY_LABELS[c] for c in CATEGORIES],
+            "usernames": [int((table["status"] == c).sum()) for c in CATEGORIES],
+            "credits": [float(table.loc[table["status"] == c, "credits"].sum()) for c in CATEGORIES],
+        }
+    )
+    idle_names = set(idle_rows["username"]) | set(zero_credit_members["username"])
+    idle = members[members["username"].isin(idle_names)]
+    idle = idle[["username", "full_name", "role", "user_type", "last_login", "disabled"]]
+    return Reconciliation(table, summary, idle.sort_values("username", ignore_index=True))
+
+
+# -- totals --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TotalsCheck:
+    per_user: float  # credits with a username
+    unattributed: float
+    org_total: float  # from the org-wide query (grouped by service only)
+
+    @property
+    def difference(self) -> float:
+        return self.per_user + self.unattributed - self.org_total
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.difference) <= max(1e-6 * abs(self.org_total), 1e-6)
+
+
+def totals_check(usage: pd.DataFrame, org_totals: pd.DataFrame) -> TotalsCheck:
+    named = usage["username"].astype(str) != ""
+    return TotalsCheck(
+        per_user=float(usage.loc[named, "credits"].sum()),
+        unattributed=float(usage.loc[~named, "credits"].sum()),
+        org_total=float(org_totals["credits"].sum()),
+    )
+
+
+# -- budgets ---------------------------------------------------------------------------------------------
+def budget_status(members: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
+    """Members with a credit allocation: assigned, used, available, and credits spent in the range.
+
+    Allocations cover transactions, not storage, so the range column leaves storage out.
+    """
+    allocated = members[members["assigned_credits"].notna()]
+    in_range = usage[~usage["stype"].astype(str).isin(STORAGE_STYPES)]
+    spent = in_range.groupby(in_range["username"].astype(str), observed=True)["credits"].sum()
+    used = allocated["assigned_credits"] - allocated["available_credits"]
+    frame = pd.DataFrame(
+        {
+            "username": allocated["username"].to_numpy(),
+            "full_name": allocated["full_name"].to_numpy(),
+            "user_type": allocated["user_type"].to_numpy(),
+            "assigned": allocated["assigned_credits"].to_numpy(),
+            "used": used.to_numpy(),
+            "available": allocated["available_credits"].to_numpy(),
+        }
+    )
+    frame["used_pct"] = np.where(frame["assigned"] > 0, frame["used"] / frame["assigned"] * 100, np.nan)
+    frame["range_credits"] = frame["username"].map(spent).fillna(0.0).to_numpy()
+    frame["state"] = np.select(
+        [frame["used_pct"] >= 100, frame["used_pct"] >= NEAR_BUDGET_PCT], ["over", "near"], default="ok"
+    )
+    return frame.sort_values("used_pct", ascending=False, ignore_index=True)
+
+
+# -- overview ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OverviewKpis:
+    credits: float
+    previous_credits: float | None  # None when the previous period was not loaded
+    active_members: int
+    non_member_credits: float
+    available_credits: float | None
+
+    @property
+    def change_pct(self) -> float | None:
+        if self.previous_credits is None or self.previous_credits == 0:
+            return None
+        return (self.credits - self.previous_credits) / self.previous_credits * 100
+
+
+def overview_kpis(
+    usage: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    members: pd.DataFrame,
+    org_id: str,
+    available_credits: float | None,
+) -> OverviewKpis:
+    totals = per_user_totals(usage, members, org_id)
+    members_active = totals[(totals["status"] == MEMBER) & (totals["credits"] > 0)]
+    return OverviewKpis(
+        credits=float(usage["credits"].sum()),
+        previous_credits=None if previous is None else float(previous["credits"].sum()),
+        active_members=len(members_active),
+        non_member_credits=float(totals.loc[totals["status"] != MEMBER, "credits"].sum()),
+        available_credits=available_credits,
+    )
+
+
+def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
+    """The range of equal length just before ``start``..``end``."""
+    length = (end - start).days + 1
+    return start - dt.timedelta(days=length), start - dt.timedelta(days=1)
