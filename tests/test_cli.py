@@ -43,7 +43,9 @@ def test_reconciliation_json_includes_zero_usage_members(capsys, tmp_path):
 def test_usage_and_members_reports(capsys):
     code, out, _ = run(capsys, *DEMO, "--report", "usage")
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert code == 0 and {"day", "username", "user_org_id", "stype", "service", "etype", "credits", "num"} == set(rows[0])
+    assert code == 0 and {"day", "username", "user_org_id", "stype", "service", "etype", "credits", "num"} == set(
+        rows[0]
+    )
     assert min(r["day"] for r in rows) >= START and max(r["day"] for r in rows) <= END
     code, out, _ = run(capsys, *DEMO, "--report", "members")
     assert code == 0 and len(list(csv.DictReader(io.StringIO(out)))) == 60
@@ -54,8 +56,15 @@ def test_usage_and_members_reports(capsys):
     [
         (["--start", END, "--end", START], "before it starts"),
         (["--start", "2026-13-01", "--end", END], "not a date"),
-        (["--start", (TODAY + dt.timedelta(days=3)).isoformat(), "--end", (TODAY + dt.timedelta(days=4)).isoformat()],
-         "future"),
+        (
+            [
+                "--start",
+                (TODAY + dt.timedelta(days=3)).isoformat(),
+                "--end",
+                (TODAY + dt.timedelta(days=4)).isoformat(),
+            ],
+            "future",
+        ),
         (["--start", (TODAY - dt.timedelta(days=800)).isoformat(), "--end", END], "two years"),
     ],
 )
@@ -67,13 +76,18 @@ def test_bad_dates_get_one_line_and_exit_1(capsys, args, message):
 
 @pytest.mark.parametrize(
     ("url", "message"),
-    [("", "Enter your organization's URL"), ("http://myorg.maps.arcgis.com", "HTTPS only"),
-     ("not a url at all", "not a valid portal address"), ("ftp://x.org", "not a web address")],
+    [
+        ("", "Enter your organization's URL"),
+        ("http://myorg.maps.arcgis.com", "HTTPS only"),
+        ("not a url at all", "not a valid portal address"),
+        ("ftp://x.org", "not a web address"),
+    ],
 )
 def test_bad_portal_urls_are_refused_before_the_password_is_asked(capsys, monkeypatch, url, message):
     monkeypatch.delenv("CREDITLENS_PASSWORD", raising=False)
-    code, _, err = run(capsys, "export", "--portal", url, "--username", "u", "--start", START, "--end", END,
-                       "--report", "usage")
+    code, _, err = run(
+        capsys, "export", "--portal", url, "--username", "u", "--start", START, "--end", END, "--report", "usage"
+    )
     assert code == 1 and message in err and "Traceback" not in err
 
 
@@ -81,14 +95,38 @@ def test_missing_password_without_a_terminal_is_a_clear_error(capsys, monkeypatc
     monkeypatch.delenv("CREDITLENS_PASSWORD", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code, _, err = run(capsys, "export", "--portal", "https://myorg.maps.arcgis.com", "--username", "u",
-                       "--start", START, "--end", END, "--report", "usage")
+    code, _, err = run(
+        capsys,
+        "export",
+        "--portal",
+        "https://myorg.maps.arcgis.com",
+        "--username",
+        "u",
+        "--start",
+        START,
+        "--end",
+        END,
+        "--report",
+        "usage",
+    )
     assert code == 1 and "CREDITLENS_PASSWORD" in err
 
 
 def test_unreachable_host_is_named(capsys, monkeypatch):
     monkeypatch.setenv("CREDITLENS_PASSWORD", "sentinel-Pa55word!")
-    code, _, err = run(capsys, "export", "--portal", "https://127.0.0.1:9", "--username", "u", "--start", START,
-                       "--end", END, "--report", "usage")
+    code, _, err = run(
+        capsys,
+        "export",
+        "--portal",
+        "https://127.0.0.1:9",
+        "--username",
+        "u",
+        "--start",
+        START,
+        "--end",
+        END,
+        "--report",
+        "usage",
+    )
     assert code == 1 and "Could not reach 127.0.0.1:9" in err
     assert "sentinel-Pa55word!" not in err

@@ -40,14 +40,17 @@ def test_members_have_realistic_attributes(small_org):
 def test_weekdays_are_busier_than_weekends(small_org):
     led = small_org.ledger
     transactions = ~led.series["etype"].eq("stg").to_numpy()[led.entry_series]
-    weekday = np.array([(small_org.first_day + dt.timedelta(days=int(d))).weekday() for d in range(led.entry_day.max() + 1)])
+    weekday = np.array(
+        [(small_org.first_day + dt.timedelta(days=int(d))).weekday() for d in range(led.entry_day.max() + 1)]
+    )
     per_day = np.bincount(led.entry_day[transactions], weights=led.entry_credits[transactions], minlength=len(weekday))
     assert per_day[weekday < 5].mean() > 2 * per_day[weekday >= 5].mean()
 
 
 def test_some_members_have_no_usage_in_a_month(small_org):
-    keys, credits, _ = small_org.usage_matrix(small_org.last_day - dt.timedelta(days=29), small_org.last_day,
-                                              ["username"])
+    keys, credits, _ = small_org.usage_matrix(
+        small_org.last_day - dt.timedelta(days=29), small_org.last_day, ["username"]
+    )
     active = set(keys["username"][credits.sum(axis=1) > 0])
     idle = [m for m in small_org.members if m["username"] not in active]
     assert 5 <= len(idle) < len(small_org.members) // 2
@@ -56,8 +59,13 @@ def test_some_members_have_no_usage_in_a_month(small_org):
 def test_usage_reply_shape_and_window_rules(small_org):
     day = small_org.last_day - dt.timedelta(days=10)
     t0 = (day - dt.date(1970, 1, 1)).days * 86_400_000
-    params = {"startTime": str(t0 + 5000), "endTime": str(t0 + 3 * 86_400_000 - 1), "period": "1d",
-              "vars": "credits,num", "groupby": "username,userorgid,stype,etype"}
+    params = {
+        "startTime": str(t0 + 5000),
+        "endTime": str(t0 + 3 * 86_400_000 - 1),
+        "period": "1d",
+        "vars": "credits,num",
+        "groupby": "username,userorgid,stype,etype",
+    }
     reply = handle_request(small_org, small_org.admin_username, "portals/self/usage", params)
     assert reply["startTime"] == t0 and reply["endTime"] == t0 + 3 * 86_400_000  # snapped to UTC days
     row = reply["data"][0]
@@ -71,8 +79,13 @@ def test_usage_reply_shape_and_window_rules(small_org):
 
 
 def test_java_double_formatting():
-    assert [java_double(v) for v in (0.0, 2e-4, 14562242.0, 1.5, 1e7)] == ["0.0", "2.0E-4", "1.4562242E7", "1.5",
-                                                                            "1.0E7"]
+    assert [java_double(v) for v in (0.0, 2e-4, 14562242.0, 1.5, 1e7)] == [
+        "0.0",
+        "2.0E-4",
+        "1.4562242E7",
+        "1.5",
+        "1.0E7",
+    ]
 
 
 def test_spec_size_is_a_parameter():

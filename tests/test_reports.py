@@ -19,29 +19,52 @@ def usage(rows):
     return frame
 
 
-MEMBERS = members_frame([
-    {"username": "ann", "fullName": "Ann A", "role": "org_admin", "userLicenseTypeId": "creatorUT",
-     "assignedCredits": 100, "availableCredits": 5},
-    {"username": "bob", "fullName": "Bob B", "role": "org_user", "roleId": "R1", "userLicenseTypeId": "viewerUT"},
-    {"username": "cyd", "fullName": "Cyd C", "role": "org_user", "userLicenseTypeId": "mobileWorkerUT",
-     "assignedCredits": -1, "availableCredits": 900},
-], {"R1": "Credit Analyst"})
+MEMBERS = members_frame(
+    [
+        {
+            "username": "ann",
+            "fullName": "Ann A",
+            "role": "org_admin",
+            "userLicenseTypeId": "creatorUT",
+            "assignedCredits": 100,
+            "availableCredits": 5,
+        },
+        {"username": "bob", "fullName": "Bob B", "role": "org_user", "roleId": "R1", "userLicenseTypeId": "viewerUT"},
+        {
+            "username": "cyd",
+            "fullName": "Cyd C",
+            "role": "org_user",
+            "userLicenseTypeId": "mobileWorkerUT",
+            "assignedCredits": -1,
+            "availableCredits": 900,
+        },
+    ],
+    {"R1": "Credit Analyst"},
+)
 
-USAGE = usage([
-    ("2026-01-01", "ann", ORG, "geocode", "geocodecnt", 10.0, 250),
-    ("2026-01-02", "ann", ORG, "features", "stg", 2.0, 0),
-    ("2026-01-01", "gone", ORG, "spanalysis", "svcusg", 3.0, 3000),
-    ("2026-01-01", "ext", "OTHER", "geocode", "geocodecnt", 4.0, 100),
-    ("2026-01-03", "pub", "", "nasimpleroute", "svcusg", 0.5, 100),
-    ("2026-01-03", "", ORG, "geoenrich", "svcusg", 1.5, 150),
-    ("2026-01-03", "cyd", ORG, "applogin", "svcusg", 0.0, 3),
-])
+USAGE = usage(
+    [
+        ("2026-01-01", "ann", ORG, "geocode", "geocodecnt", 10.0, 250),
+        ("2026-01-02", "ann", ORG, "features", "stg", 2.0, 0),
+        ("2026-01-01", "gone", ORG, "spanalysis", "svcusg", 3.0, 3000),
+        ("2026-01-01", "ext", "OTHER", "geocode", "geocodecnt", 4.0, 100),
+        ("2026-01-03", "pub", "", "nasimpleroute", "svcusg", 0.5, 100),
+        ("2026-01-03", "", ORG, "geoenrich", "svcusg", 1.5, 150),
+        ("2026-01-03", "cyd", ORG, "applogin", "svcusg", 0.0, 3),
+    ]
+)
 
 
 def test_classification_covers_every_category():
     totals = R.per_user_totals(USAGE, MEMBERS, ORG).set_index("username")["status"].to_dict()
-    assert totals == {"ann": "member", "gone": "former_member", "ext": "external", "pub": "public",
-                      "": "unattributed", "cyd": "member"}
+    assert totals == {
+        "ann": "member",
+        "gone": "former_member",
+        "ext": "external",
+        "pub": "public",
+        "": "unattributed",
+        "cyd": "member",
+    }
 
 
 def test_leaderboard_ranks_everyone_and_shares_add_to_100():

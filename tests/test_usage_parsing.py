@@ -30,8 +30,16 @@ def reply(*rows):
 
 def test_java_double_strings_parse_exactly():
     frame = parse_usage_reply(
-        reply(row(["0.0", "2.0E-4", "1.4562242E7"], ["0", "5", "12"], username="a", userOrgId="O", stype="geocode",
-                  etype="geocodecnt")),
+        reply(
+            row(
+                ["0.0", "2.0E-4", "1.4562242E7"],
+                ["0", "5", "12"],
+                username="a",
+                userOrgId="O",
+                stype="geocode",
+                etype="geocodecnt",
+            )
+        ),
         WINDOW,
     )
     assert list(frame.columns) == list(TIDY_COLUMNS)
@@ -77,17 +85,22 @@ def test_lower_case_userorgid_key_is_accepted():
 
 
 def test_buckets_outside_the_window_are_dropped():
-    wider = {"data": [{"username": "a", "credits": [[str(T0 - DAY_MS), "9.0"], [STAMPS[0], "1.0"],
-                                                      [str(T0 + 3 * DAY_MS), "7.0"]]}]}
+    wider = {
+        "data": [
+            {"username": "a", "credits": [[str(T0 - DAY_MS), "9.0"], [STAMPS[0], "1.0"], [str(T0 + 3 * DAY_MS), "7.0"]]}
+        ]
+    }
     frame = parse_usage_reply(wider, WINDOW)
     assert frame["credits"].tolist() == [1.0]
 
 
 def test_rows_with_different_bucket_sequences_are_aligned_per_day():
-    payload = {"data": [
-        {"username": "a", "credits": [[STAMPS[0], "1.0"], [STAMPS[2], "3.0"]], "num": [[STAMPS[2], "4"]]},
-        {"username": "b", "credits": [[STAMPS[1], "2.0"]]},
-    ]}
+    payload = {
+        "data": [
+            {"username": "a", "credits": [[STAMPS[0], "1.0"], [STAMPS[2], "3.0"]], "num": [[STAMPS[2], "4"]]},
+            {"username": "b", "credits": [[STAMPS[1], "2.0"]]},
+        ]
+    }
     frame = parse_usage_reply(payload, WINDOW).sort_values(["username", "day"])
     assert frame[["credits", "num"]].to_numpy().tolist() == [[1.0, 0], [3.0, 4], [2.0, 0]]
 
@@ -121,8 +134,9 @@ def test_malformed_replies_raise_the_typed_error(payload, message):
 
 
 def test_huge_values_are_kept_not_overflowed():
-    frame = parse_usage_reply(reply(row(["1.0E15", "0.0", "0.0"], ["9007199254740991", "0", "0"], username="a")),
-                              WINDOW)
+    frame = parse_usage_reply(
+        reply(row(["1.0E15", "0.0", "0.0"], ["9007199254740991", "0", "0"], username="a")), WINDOW
+    )
     assert frame["credits"].iloc[0] == 1e15
     assert frame["num"].iloc[0] == 9007199254740991
 
@@ -142,19 +156,32 @@ def test_concat_keeps_categories_across_windows():
 
 
 # -- fuzz: any payload parses or raises our own typed error ------------------------------------------
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=8),
-                      st.sampled_from(["0.0", "2.0E-4", "1.4562242E7", STAMPS[0], "-1", "1e400"]))
-json_value = st.recursive(json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c,
-                                                                                         max_size=4), max_leaves=20)
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.text(max_size=8),
+    st.sampled_from(["0.0", "2.0E-4", "1.4562242E7", STAMPS[0], "-1", "1e400"]),
+)
+json_value = st.recursive(
+    json_leaf, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=20
+)
 pair = st.lists(st.one_of(st.sampled_from(STAMPS), json_leaf), min_size=0, max_size=3)
 usage_row = st.fixed_dictionaries(
     {},
-    optional={"username": json_leaf, "userOrgId": json_leaf, "stype": json_leaf, "etype": json_leaf,
-              "credits": st.one_of(st.lists(pair, max_size=4), json_value),
-              "num": st.one_of(st.lists(pair, max_size=4), json_value)},
+    optional={
+        "username": json_leaf,
+        "userOrgId": json_leaf,
+        "stype": json_leaf,
+        "etype": json_leaf,
+        "credits": st.one_of(st.lists(pair, max_size=4), json_value),
+        "num": st.one_of(st.lists(pair, max_size=4), json_value),
+    },
 )
-payloads = st.one_of(json_value, st.fixed_dictionaries({"data": st.one_of(st.lists(usage_row, max_size=4),
-                                                                         json_value)}))
+payloads = st.one_of(
+    json_value, st.fixed_dictionaries({"data": st.one_of(st.lists(usage_row, max_size=4), json_value)})
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -1,4 +1,5 @@
 import datetime as dt
+import itertools
 
 import pytest
 from hypothesis import given
@@ -40,7 +41,7 @@ def test_windows_cover_the_range_exactly_without_overlap(start, length, max_days
     assert windows[0].start == start
     assert windows[-1].end == end
     assert all(1 <= w.days <= max_days for w in windows)
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert after.start == before.end + dt.timedelta(days=1)  # no gap, no overlap
         assert after.start_ms == before.end_ms + 1
     assert sum(w.days for w in windows) == length

@@ -152,6 +152,5 @@ def write_output(payload: bytes, out: str | None) -> None:
     tmp.replace(path)  # never leave a half-written report behind
 
 
-
 if __name__ == "__main__":
     raise SystemExit(main())
