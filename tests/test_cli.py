@@ -130,3 +130,14 @@ def test_unreachable_host_is_named(capsys, monkeypatch):
     )
     assert code == 1 and "Could not reach 127.0.0.1:9" in err
     assert "sentinel-Pa55word!" not in err
+
+
+def test_hash_access_code_reads_stdin_and_prints_a_verifiable_hash(capsys, monkeypatch):
+    from creditlens.deployment import verify_access_code
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("team code 2026\n"))
+    code, out, _ = run(capsys, "hash-access-code")
+    assert code == 0 and verify_access_code("team code 2026", out.strip()) and "team code" not in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    code, _, err = run(capsys, "hash-access-code")
+    assert code == 1 and "at least 8" in err

@@ -5,6 +5,7 @@
                       --report leaderboard|usage|reconciliation|members
                       [--format csv|json] [--out FILE] [--allow-partial]
     creditlens emulator [--port N] [--members N] [--seed N] [--second-org] ...
+    creditlens hash-access-code < code.txt
 
 The password comes from ``CREDITLENS_PASSWORD`` (environment or ``.env``) or a prompt, never a flag.
 Every error is one line on stderr with a non-zero exit.
@@ -24,6 +25,7 @@ import pandas as pd
 from creditlens import reports
 from creditlens.dates import parse_day, validate_range
 from creditlens.demo_org import OrgSpec
+from creditlens.deployment import hash_access_code
 from creditlens.errors import CreditLensError, redact
 from creditlens.exporting import to_csv_bytes, to_json_bytes
 from creditlens.fetching import UsageResult, fetch_members, fetch_usage
@@ -56,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--allow-partial", action="store_true", help="write what loaded even if some windows failed")
     export.add_argument("--demo-members", type=int, default=OrgSpec.members, help=argparse.SUPPRESS)
     export.add_argument("--demo-seed", type=int, default=OrgSpec.seed, help=argparse.SUPPRESS)
+    sub.add_parser(
+        "hash-access-code",
+        help="make the salted hash of a shared access code for .streamlit/secrets.toml (reads the code from a "
+        "prompt or standard input)",
+    )
     emulator = sub.add_parser("emulator", help="serve a synthetic org over HTTPS for trying the real login path")
     emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
     return parser
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     password: str | None = None
     try:
+        if args.command == "hash-access-code":
+            print(hash_access_code(read_access_code()))
+            return 0
         if args.command == "export":
             if not args.demo:
                 normalize_portal_url(args.portal)  # a bad URL is reported before asking for a password
@@ -97,6 +107,19 @@ def read_password(prompt: Callable[[str], str] = getpass.getpass) -> str:
     if not sys.stdin or not sys.stdin.isatty():
         raise CliError("No password: set CREDITLENS_PASSWORD (environment or .env), or run in a terminal to be asked.")
     return prompt("ArcGIS Online password: ")
+
+
+def read_access_code(prompt: Callable[[str], str] = getpass.getpass) -> str:
+    """The code to hash: asked twice on a terminal, or the first line of standard input."""
+    if sys.stdin and sys.stdin.isatty():
+        code = prompt("Access code: ")
+        if prompt("Again: ") != code:
+            raise CliError("The two codes differ.")
+    else:
+        code = sys.stdin.readline().rstrip("\n")
+    if len(code) < 8:
+        raise CliError("Use an access code of at least 8 characters.")
+    return code
 
 
 def open_connection(args: argparse.Namespace, password: str | None) -> PortalConnection:
