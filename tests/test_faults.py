@@ -155,3 +155,20 @@ def test_a_window_that_times_out_is_reported(emulator, small_org):
     emulator.faults.clear()
     assert result.missing_windows == [bad]
     assert "did not answer in time" in result.warning() or "failing" in result.warning()
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("malformed_json", "The portal's reply was not valid JSON."),
+        ("html_error", "The portal answered with an HTML error page instead of JSON."),
+        ("498", "The sign-in expired and signing in again did not help. Sign out and in."),
+        ("503", "The portal kept failing (HTTP 503) after several retries."),
+    ],
+)
+def test_persistent_faults_get_plain_messages(conn, emulator, small_org, kind, message):
+    end = small_org.last_day
+    emulator.faults.add(kind, times=None, retry_after=0)
+    result = fetch_usage(conn, end - dt.timedelta(days=9), end)
+    emulator.faults.clear()
+    assert [f.message for f in result.failures] == [message]

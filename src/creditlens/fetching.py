@@ -246,6 +246,9 @@ def fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> p
                 conn.relogin()
                 relogged = True
                 continue
+            if exc.is_token_expired:
+                message = "The sign-in expired and signing in again did not help. Sign out and in."
+                raise PortalError(message, exc.code) from None
             if exc.is_permission or retried:
                 raise
             retried = True

@@ -154,7 +154,8 @@ def portal_error_from(exc: BaseException) -> PortalError:
     lowered = text.lower()
     if code is None and ("<html" in lowered or "<!doctype" in lowered):
         return PortalError("The portal answered with an HTML error page instead of JSON.", None)
-    if code is None and ("expecting value" in lowered or "jsondecode" in lowered or "unterminated" in lowered):
+    looks_like_json = text.lstrip()[:1] in ("{", "[")
+    if code is None and (looks_like_json or "expecting value" in lowered or "jsondecode" in lowered):
         return PortalError("The portal's reply was not valid JSON.", None)
     if code is None and ("timed out" in lowered or "timeout" in lowered):
         return PortalError("The portal did not answer in time.", None)
