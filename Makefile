@@ -8,8 +8,10 @@ PORT ?= 8501
 
 .PHONY: run test lint unit e2e bench emulator chromium clean
 
+# Debian's python3 needs python3-venv for `-m venv`; install it when we can (CI runs as root).
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = "0" ] && rm -rf $(VENV) && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # Re-install only when the dependency lists change, so repeat runs are quick.
