@@ -140,14 +140,16 @@ def demo_connection() -> PortalConnection:
     return kept[1]
 
 
-def sign_in() -> None:
+def sign_in(use_env: bool = True) -> None:
     """Connect-button callback: sign in, keep the connection, and empty the password field.
 
-    The password (typed, or ``CREDITLENS_PASSWORD`` when the field is empty) lives only in this
-    function's locals: it is never stored in session state, logged or put in a URL.
+    The password (typed, or ``CREDITLENS_PASSWORD`` when the field is empty and ``use_env``) lives
+    only in this function's locals: it is never stored in session state, logged or put in a URL.
+    A team deployment passes ``use_env=False``: a visitor signing in with their own account must
+    never fall back to an account configured on the server.
     """
     state = st.session_state
-    password = state.get(PASSWORD_KEY) or os.environ.get(ENV_PASSWORD, "")
+    password = state.get(PASSWORD_KEY) or (os.environ.get(ENV_PASSWORD, "") if use_env else "")
     state[PASSWORD_KEY] = ""
     state.pop(LOGIN_ERROR_KEY, None)
     try:
@@ -1271,6 +1273,10 @@ def custom_range_value(
     if dates.range_from_widget(value, today) is None:
         return None  # one day picked so far: the person is still choosing
     return custom_range_bounds(value, today)
+
+
+REFRESH_HELP = "Fetch this organization's data again (other people's cached data is not affected)."
+REFRESH_SHARED_HELP = "Fetch the shared organization's data again (for everyone who uses this app)."
 
 
 def refresh(identity_key: str) -> None:
