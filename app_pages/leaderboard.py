@@ -45,7 +45,9 @@ with st.container(border=True):
         index=None,
         placeholder="Any service",
     )
-    second[1].number_input("Minimum credits", min_value=0.0, step=10.0, format="%.2f", key=webapp.LB_MIN_KEY)
+    second[1].number_input(
+        "Minimum credits", min_value=0.0, step=10.0, format="%.2f", key=webapp.LB_MIN_KEY, persist_state="session"
+    )
     second[2].text_input(
         "Search",
         key=webapp.LB_SEARCH_KEY,

@@ -236,14 +236,20 @@ def screenshot(page, name: str, full_page: bool = True, directory: Path = ARTIFA
 
 
 def wait_for_app(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has rendered and finished running the script."""
+    """Wait until Streamlit has rendered and is not (visibly) running the script.
+
+    A run shows a running icon after 500 ms and marks the previous run's elements ``data-stale``
+    until they are redrawn. Right after a click the next run may not have started yet, so tests
+    also wait for what the action should produce (a query param, a caption, a title).
+    """
     page.wait_for_selector('[data-testid="stAppViewContainer"]', timeout=timeout_ms)
     page.wait_for_function(
         """() => {
-            const status = document.querySelector('[data-testid="stStatusWidget"]');
-            const running = status && /running/i.test(status.innerText || '');
+            const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+                || /running/i.test(document.querySelector('[data-testid="stStatusWidget"]')?.innerText || '');
+            const stale = document.querySelector('[data-stale="true"]');
             const main = document.querySelector('[data-testid="stMain"], section.main');
-            return !running && main && main.innerText.trim().length > 0;
+            return !running && !stale && main && main.innerText.trim().length > 0;
         }""",
         timeout=timeout_ms,
     )
@@ -302,11 +308,10 @@ def showing(page) -> tuple[int, int]:
     return int(shown.replace(",", "")), int(total.replace(",", ""))
 
 
-def sign_in(page, portal_url: str, username: str, password: str, org_name: str, wait: bool = True) -> None:
-    """The real sidebar flow: ArcGIS Online, organization URL, username, password, Connect.
+def fill_sign_in(page, portal_url: str, username: str, password: str):
+    """The sidebar's sign-in form, filled in (ArcGIS Online, organization URL, username, password).
 
-    With ``wait=False`` it returns once Connect is clicked (to sign in several sessions at once);
-    then call :func:`wait_signed_in`.
+    Returns the Connect button, not yet clicked (to sign in several sessions at the same moment).
     """
     sidebar = page.locator(SIDEBAR)
     sidebar.get_by_text("ArcGIS Online", exact=True).click()
@@ -316,9 +321,13 @@ def sign_in(page, portal_url: str, username: str, password: str, org_name: str, 
     url_box.fill(portal_url)
     sidebar.get_by_role("textbox", name="Username").fill(username)
     sidebar.get_by_role("textbox", name="Password").fill(password)
-    sidebar.get_by_role("button", name="Connect").click()
-    if wait:
-        wait_signed_in(page, org_name)
+    return sidebar.get_by_role("button", name="Connect")
+
+
+def sign_in(page, portal_url: str, username: str, password: str, org_name: str) -> None:
+    """The real sign-in flow through the sidebar, until ``org_name`` is shown as connected."""
+    fill_sign_in(page, portal_url, username, password).click()
+    wait_signed_in(page, org_name)
 
 
 def wait_signed_in(page, org_name: str) -> None:
@@ -346,10 +355,10 @@ def read_grid(page, rows: int | None = None, index: int = 0, everything: bool = 
     """Every row of the ``index``-th ``st.dataframe`` in the main area, as {column title: cell text}.
 
     ``st.dataframe`` draws on a canvas (glide-data-grid), which also keeps an offscreen accessible
-    ``<table role="grid">`` of the rows and columns in view, with ``aria-rowcount`` for the whole
-    table. We read that table, scrolling the grid until every row has been seen (only the rows in view,
-    from the top, when not ``everything``). ``rows``: wait until the grid holds that many rows (the
-    table follows a rerun with a short debounce).
+    ``<table role="grid">`` of the rows and columns in view (pinned columns always are), with
+    ``aria-rowcount`` for the whole table. We read that table, scrolling the grid until every row
+    has been seen (only the rows in view, from the top, when not ``everything``). ``rows``: wait
+    until the grid holds that many rows (the table follows a rerun with a short debounce).
     """
     frame = page.locator(f'{MAIN} [data-testid="stDataFrame"]').nth(index)
     frame.locator('table[role="grid"]').wait_for(state="attached")
@@ -364,6 +373,9 @@ def read_grid(page, rows: int | None = None, index: int = 0, everything: bool = 
             return [seen[i] for i in sorted(seen)]
         if len(seen) >= grid["total"]:
             return [seen[i] for i in range(grid["total"])]
+        if not seen:  # drawn, but its accessible rows are not there yet
+            frame.locator("tbody tr").first.wait_for(state="attached")
+            continue
         last = max(seen)
         scroller.evaluate("s => { s.scrollTop += s.clientHeight / 2; }")
         frame.locator(f'tbody tr[aria-rowindex="{last + 3}"]').wait_for(state="attached")
