@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 
 DEMO_URL = "demo://northwind"
 DEFAULT_TIMEOUT_S = 120
+RELOGIN_GRACE_S = 10.0  # a sign-in this recent serves every window that saw the old token expire
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,7 @@ class ArcGISTransport:
         self._rest = gis._portal.resturl  # ends with "/sharing/rest/"
         self._timeout = timeout_s
         self._lock = threading.Lock()
+        self._last_login = float("-inf")
 
     def post(self, path: str, params: dict[str, str]) -> dict:
         try:
@@ -131,15 +134,27 @@ class ArcGISTransport:
         return reply
 
     def relogin(self) -> None:
-        """Drop the cached token so ``arcgis`` signs in again on the next call."""
+        """Sign in again through ``arcgis``'s own auth handler, once for all windows in flight.
+
+        Windows fetched concurrently all meet the expired token at about the same time; the lock
+        and the grace period make the first one sign in and the others reuse its new token,
+        instead of racing handshakes on one auth object.
+        """
         with self._lock:
+            if time.monotonic() - self._last_login < RELOGIN_GRACE_S:
+                return
             auth = getattr(self._gis._con._session, "auth", None)
             if auth is not None and hasattr(auth, "_auth_token"):
                 auth._auth_token = None
-            # generateToken logins keep the token on the connection object instead
-            for name in ("_token",):
-                if hasattr(self._gis._con, name):
-                    setattr(self._gis._con, name, None)
+                # arcgis strips the token from paths that once answered "invalid token"; start clean.
+                no_go = getattr(auth, "_no_go_token", None)
+                if isinstance(no_go, set):
+                    no_go.clear()
+                try:
+                    _ = auth.token  # the handshake, now, under the lock
+                except Exception as exc:
+                    raise portal_error_from(exc) from None
+            self._last_login = time.monotonic()
 
 
 _CODE = re.compile(r"\(Error Code: (\d+)\)")
