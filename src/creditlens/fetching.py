@@ -4,12 +4,19 @@ Usage is fetched in windows of at most 60 UTC days, a few at a time. Each window
 as it lands and its decoded reply dropped, which bounds memory. A window that still fails after
 one re-login (token expiry) and one retry is reported by its dates, never silently dropped.
 ``arcgis`` already retries 429/5xx five times per request, so our own retry is a single one.
+
+Memory: a decoded reply costs about 400 bytes per (row, bucket), some 360 MB for a 60-day window
+of a 10k-member org, so how many windows are in flight depends on their size. The first window
+is fetched alone; its size sets how many may be in flight after it (``DECODED_BUDGET_BYTES``),
+from ``max_workers`` for a small org down to one at a time for a large one. The garbage collector
+is paused while a reply is decoded and parsed (see :mod:`creditlens.gcpause`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +25,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from creditlens import gcpause
 from creditlens.errors import CreditLensError, PortalError, UsagePayloadError
 from creditlens.portal import PortalConnection, usage_path
-from creditlens.usage_parsing import concat_usage, parse_usage_reply
+from creditlens.usage_parsing import concat_usage, parse_usage_reply, usage_rows
 from creditlens.windows import UsageWindow, split_windows
 
 log = logging.getLogger(__name__)
@@ -28,6 +36,10 @@ log = logging.getLogger(__name__)
 MEMBER_PAGE = 100
 DEFAULT_WORKERS = 3
 RETRY_PAUSE_S = 1.0
+#: Decoded JSON per (row, bucket) of a ``vars=credits,num`` reply (lists and strings), measured.
+DECODED_BYTES_PER_POINT = 400
+#: Decoded replies allowed in memory at once; more windows wait rather than multiply the peak.
+DECODED_BUDGET_BYTES = 300 * 2**20
 
 ProgressCallback = Callable[[int, int], None]  # (windows done, windows total)
 
@@ -216,30 +228,73 @@ def _fetch_windows(
     windows = split_windows(start, end)
     frames: dict[UsageWindow, pd.DataFrame] = {}
     failures: list[WindowFailure] = []
-    done = 0
     if progress:
         progress(0, len(windows))
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(windows)))) as pool:
-        futures = {pool.submit(fetch_window, conn, w, groupby): w for w in windows}
-        for future, window in futures.items():
-            try:
-                frames[window] = future.result()
-            except CreditLensError as exc:
-                failures.append(WindowFailure(window, str(exc)))
-            done += 1
-            if progress:
-                progress(done, len(windows))
+    # The first window alone: its size decides how many of the others may be in flight at once.
+    # Each batch gets a pool of exactly that many threads, so a large org's windows are all decoded
+    # on one thread, whose freed memory the next window reuses.
+    points = _fetch_batch(conn, windows[:1], groupby, 1, frames, failures, progress, len(windows))
+    limit = _windows_in_flight(points, max_workers)
+    _fetch_batch(conn, windows[1:], groupby, limit, frames, failures, progress, len(windows))
     ordered = [frames[w] for w in windows if w in frames]
     return UsageResult(start, end, concat_usage(ordered), windows, sorted(failures, key=lambda f: f.window))
 
 
+def _fetch_batch(
+    conn: PortalConnection,
+    windows: list[UsageWindow],
+    groupby: str,
+    workers: int,
+    frames: dict[UsageWindow, pd.DataFrame],
+    failures: list[WindowFailure],
+    progress: ProgressCallback | None,
+    total: int,
+) -> int | None:
+    """Fetch ``windows`` with ``workers`` threads into ``frames``/``failures``; the first one's size."""
+    if not windows:
+        return None
+    first_points = None
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(windows)))) as pool:
+        futures = {pool.submit(_fetch_window, conn, w, groupby): w for w in windows}
+        for future, window in futures.items():
+            try:
+                frames[window], points = future.result()
+                if window is windows[0]:
+                    first_points = points
+            except CreditLensError as exc:
+                failures.append(WindowFailure(window, str(exc)))
+            if progress:
+                progress(len(frames) + len(failures), total)
+    return first_points
+
+
+def _windows_in_flight(points: int | None, max_workers: int) -> int:
+    """How many windows may be fetched at once, given the first reply's (row, bucket) count."""
+    if points is None:  # the first window failed: no size to go by
+        return max(1, max_workers)
+    fit = DECODED_BUDGET_BYTES // max(1, points * DECODED_BYTES_PER_POINT)
+    return max(1, min(max_workers, fit))
+
+
 def fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> pd.DataFrame:
     """One window: re-login once on token expiry, retry once on a transient fault."""
+    return _fetch_window(conn, window, groupby)[0]
+
+
+def _fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> tuple[pd.DataFrame, int]:
+    """One window's frame and its reply's size in (row, bucket) points."""
     params = usage_params(window, groupby)
     relogged = retried = False
     while True:
         try:
-            return parse_usage_reply(conn.post(usage_path(conn), params), window)
+            # The decoded reply lives only inside this block: parsed, then dropped before the
+            # collector runs again.
+            with gcpause.paused():
+                reply = conn.post(usage_path(conn), params)
+                points = _reply_points(reply, window)
+                frame = parse_usage_reply(reply, window)
+                del reply
+            return _settled(frame), points
         except PortalError as exc:
             if exc.is_token_expired and not relogged:
                 log.info("token expired during %s; signing in again", window.label())
@@ -258,3 +313,32 @@ def fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> p
             retried = True
         log.info("retrying usage window %s", window.label())
         time.sleep(RETRY_PAUSE_S)
+
+
+def _settled(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same frame made of objects allocated now that the decoded reply is gone.
+
+    Python's small-object allocator returns a 1 MiB arena to the system only when every object in
+    it is freed. The frame's key strings and its pandas and numpy objects were allocated among the
+    reply's millions of strings and lists, so each would keep an arena of the freed reply resident;
+    remade here they pack into a few. Key strings are interned: every window shares one copy.
+    """
+    columns = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            categories = [sys.intern("".join((c, "#"))[:-1]) for c in column.cat.categories]
+            columns[name] = pd.Categorical.from_codes(
+                column.cat.codes.to_numpy().copy(), categories=pd.Index(categories, dtype=object), validate=False
+            )
+        else:
+            columns[name] = column.to_numpy().copy()
+    return pd.DataFrame(columns)
+
+
+def _reply_points(reply: object, window: UsageWindow) -> int:
+    """(row, bucket) points of a reply, for sizing concurrency; 0 when it has no readable rows."""
+    try:
+        return len(usage_rows(reply)) * window.days
+    except UsagePayloadError:
+        return 0

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from creditlens import gcpause
 from creditlens.demo_org import DAY_MS, EPOCH, DemoOrg
 
 MAX_BUCKETS = {"1h": 24, "1d": 60}
@@ -232,15 +233,39 @@ def _to_buckets(period: str, edges: list[int], first_day: dt.date, credits: np.n
 
 
 def _usage_rows(keys, edges: list[int], variables: list[str], credits: np.ndarray, num: np.ndarray) -> list[dict]:
+    """The reply's ``data`` rows, built column-wise: each distinct value is formatted once and every
+    occurrence shares its string, and the pairs are made by C-level ``zip``/``map``. The collector
+    is paused while the millions of small lists of a large org's reply are made."""
     stamps = [str(e) for e in edges]
-    key_records = keys.to_dict("records")
+    names = [str(c) for c in keys.columns]
+    key_records = (
+        [
+            dict(zip(names, values, strict=True))
+            for values in zip(*(keys[c].tolist() for c in keys.columns), strict=True)
+        ]
+        if names
+        else [{} for _ in range(len(keys))]
+    )
+    texts = {}
+    if "credits" in variables:
+        texts["credits"] = _formatted(credits, java_double)
+    if "num" in variables:
+        texts["num"] = _formatted(num, str)
     rows = []
-    for i, record in enumerate(key_records):
-        # Absent keys stay absent: a public account has no userOrgId, unattributed usage no username.
-        row = {k: v for k, v in record.items() if v != ""}
-        if "credits" in variables:
-            row["credits"] = [[s, java_double(v)] for s, v in zip(stamps, credits[i].tolist(), strict=True)]
-        if "num" in variables:
-            row["num"] = [[s, str(v)] for s, v in zip(stamps, num[i].tolist(), strict=True)]
-        rows.append(row)
+    with gcpause.paused():
+        for i, record in enumerate(key_records):
+            # Absent keys stay absent: a public account has no userOrgId, unattributed usage no username.
+            row = {k: v for k, v in record.items() if v != ""}
+            for var, matrix in texts.items():
+                row[var] = list(map(list, zip(stamps, matrix[i].tolist(), strict=True)))
+            rows.append(row)
     return rows
+
+
+def _formatted(values: np.ndarray, fmt) -> np.ndarray:
+    """An object array of ``fmt(v)`` for every value, calling ``fmt`` once per distinct value."""
+    if values.size == 0:
+        return np.empty(values.shape, dtype=object)
+    distinct, where = np.unique(values, return_inverse=True)
+    texts = np.fromiter(map(fmt, distinct.tolist()), dtype=object, count=len(distinct))
+    return texts[where.reshape(values.shape)]

@@ -5,6 +5,14 @@ checked and a reply we cannot read raises :class:`UsagePayloadError` naming what
 Parsing is vectorized: the decoded pairs are flattened once by C-level iteration and converted
 to numpy arrays, with no Python object per point beyond what the JSON decoder made.
 
+Two paths give the same frame. The *uniform* path covers what ArcGIS Online sends: every row
+carries the same regular bucket sequence, so timestamps are converted once for the reply and the
+values of a measure are joined, a few dozen rows at a time while they are still in the CPU cache,
+into one newline-separated text that Arrow's CSV reader parses in C++. Reading the decoded values
+is memory-bound (each value is a separate Python string), so the point is to touch each one as few
+times as possible. Any reply the uniform path cannot read exactly goes to the general path, which
+also produces the precise error messages.
+
 The tidy frame has one row per (UTC day, username, user_org_id, stype, etype) with ``credits``
 (float64) and ``num`` (int64). Absent keys become ``""``: no username is unattributed usage, no
 user org id a public account. Rows where both measures are zero are dropped.
@@ -12,13 +20,16 @@ user org id a public account. Rows where both measures are zero are dropped.
 
 from __future__ import annotations
 
-from itertools import chain
+import operator
+import threading
+from itertools import chain, repeat
 from operator import itemgetter
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from creditlens.errors import UsagePayloadError
 from creditlens.windows import DAY_MS, UsageWindow
@@ -64,6 +75,12 @@ def parse_usage_reply(payload: object, window: UsageWindow) -> pd.DataFrame:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
             raise UsagePayloadError(f"usage row {i} is a {type(row).__name__}, not an object")
+    frame = _parse_uniform(rows, window)
+    return frame if frame is not None else _parse_general(rows, window)
+
+
+def _parse_general(rows: list[dict], window: UsageWindow) -> pd.DataFrame:
+    """Any reply: per-measure point arrays, aligned and checked one by one."""
     credits = _series_points(rows, "credits", _to_float64)
     num = _series_points(rows, "num", _to_counts)
     row, day, c, n = _align_measures(credits, num)
@@ -71,6 +88,143 @@ def parse_usage_reply(payload: object, window: UsageWindow) -> pd.DataFrame:
     return _tidy(rows, row[keep], day[keep], c[keep], n[keep])
 
 
+# -- the uniform path: one shared bucket sequence -------------------------------------------------------
+_FIRST, _SECOND, _LAST = itemgetter(0), itemgetter(1), itemgetter(-1)
+#: Rows whose values are joined at a time: small enough that the value strings are still in cache
+#: when ``str.join`` copies them, large enough that the per-chunk overhead is negligible.
+_JOIN_ROWS = 64
+
+
+def _parse_uniform(rows: list[dict], window: UsageWindow) -> pd.DataFrame | None:
+    """The tidy frame when every row carries the same regular bucket sequence, else None.
+
+    None means "use the general path", never "bad reply": any doubt, including a value this path
+    cannot convert, falls back, so both paths return the same frame for the same reply.
+
+    The reply's strings are scattered over hundreds of MB, so the cost is cache misses, not
+    instructions: rows are visited a chunk at a time (both measures of a chunk sit together in
+    memory, as the JSON decoder allocated them), checks use C-level iteration (``map``, ``set``),
+    and Arrow parses the joined values in C++ on another core while the key columns are built.
+    """
+    arrays = {}
+    for var in VARIABLES:
+        found = list(map(dict.get, rows, repeat(var)))
+        if found.count(None) == len(found):
+            continue
+        if set(map(type, found)) != {list}:
+            return None
+        arrays[var] = found
+    if not arrays:
+        return None
+    reference = next(iter(arrays.values()))[0]
+    n_buckets = len(reference)
+    if n_buckets == 0 or set(map(type, reference)) != {list} or set(map(len, reference)) != {2}:
+        return None
+    try:
+        stamps = np.array(list(map(_FIRST, reference)), dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    days = np.floor_divide(stamps, DAY_MS)
+    if n_buckets > 1:
+        steps = np.diff(stamps)
+        if not (steps[0] > 0 and np.all(steps == steps[0]) and np.all(np.diff(days) > 0)):
+            return None  # irregular, or sub-day buckets that the general path sums per day
+    texts = _joined_values(arrays, n_buckets, reference[0][0], reference[-1][0])
+    if texts is None:
+        return None
+    shape = (len(rows), n_buckets)
+    parsed = _parse_numbers_async(texts, shape)
+    keys = {col: _row_keys(rows, src) for col, src in _KEY_SOURCES.items()}
+    values = parsed()
+    if values is None:
+        return None
+    credits, num = values.get("credits"), values.get("num")
+    if credits is not None and not np.isfinite(credits).all():
+        return None
+    if num is not None and np.any(num < 0):
+        return None
+    in_window = (days >= window.first_day_number) & (days <= window.last_day_number)
+    used = (credits != 0) if credits is not None else np.zeros(shape, dtype=bool)
+    if num is not None:
+        used |= num != 0
+    row, col = np.nonzero(used & in_window[None, :])
+    c = credits[row, col] if credits is not None else np.zeros(len(row))
+    n = num[row, col] if num is not None else np.zeros(len(row), dtype=np.int64)
+    day_column = pd.to_datetime(days * DAY_MS, unit="ms")[col]
+    return _frame(rows, row, day_column, c, n, keys)
+
+
+def _joined_values(arrays: dict[str, list], n_buckets: int, head, tail) -> dict[str, str] | None:
+    """Per measure, the second item of every pair joined by newlines; None unless every row is uniform.
+
+    A row is uniform when its array has ``n_buckets`` entries and starts and ends with the reference
+    row's stamps; the buckets in between are assumed to match, as the general path assumes too.
+    """
+    parts: dict[str, list[str]] = {var: [] for var in arrays}
+    try:
+        for i in range(0, len(next(iter(arrays.values()))), _JOIN_ROWS):
+            for var, found in arrays.items():
+                chunk = found[i : i + _JOIN_ROWS]
+                if set(map(len, chunk)) != {n_buckets}:
+                    return None
+                parts[var].append("\n".join(map(_SECOND, chain.from_iterable(chunk))))
+                if set(map(_FIRST, map(_FIRST, chunk))) != {head} or set(map(_FIRST, map(_LAST, chunk))) != {tail}:
+                    return None
+    except (TypeError, IndexError, KeyError):
+        return None  # not all [time, "value"] pairs of strings
+    return {var: "\n".join(chunks) for var, chunks in parts.items()}
+
+
+_CSV_READ = pacsv.ReadOptions(column_names=["v"], block_size=1 << 22)
+_CSV_PARSE = pacsv.ParseOptions(
+    delimiter="\x1f", quote_char=False, escape_char=False, double_quote=False, ignore_empty_lines=False
+)
+_ARROW_TYPES = {"credits": pa.float64(), "num": pa.int64()}
+#: Below this many points a helper thread costs more than it saves.
+_THREAD_POINTS = 200_000
+
+
+def _parse_numbers_async(texts: dict[str, str], shape: tuple[int, int]):
+    """Start parsing the joined values; returns a function giving ``{var: array}`` or None."""
+    if shape[0] * shape[1] < _THREAD_POINTS:
+        values = _parse_numbers(texts, shape)
+        return lambda: values
+    box: list = []
+    worker = threading.Thread(target=lambda: box.append(_parse_numbers(texts, shape)), daemon=True)
+    worker.start()
+
+    def result():
+        worker.join()
+        return box[0] if box else None
+
+    return result
+
+
+def _parse_numbers(texts: dict[str, str], shape: tuple[int, int]) -> dict[str, np.ndarray] | None:
+    """Arrow's CSV reader parses each joined text in C++ without the GIL. Anything it rejects, and
+    a value holding a newline (the count would not match), sends the reply to the general path."""
+    out = {}
+    for var, text in texts.items():
+        convert = pacsv.ConvertOptions(
+            column_types={"v": _ARROW_TYPES[var]},
+            null_values=[],
+            strings_can_be_null=False,
+            true_values=[],
+            false_values=[],
+        )
+        try:
+            column = pacsv.read_csv(
+                pa.py_buffer(text.encode()), read_options=_CSV_READ, parse_options=_CSV_PARSE, convert_options=convert
+            ).column(0)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+            return None
+        if len(column) != shape[0] * shape[1] or column.null_count:
+            return None
+        out[var] = column.to_numpy().reshape(shape)
+    return out
+
+
+# -- the general path ---------------------------------------------------------------------------------
 def _series_points(rows: list[dict], var: str, convert) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(row index, day number, value) arrays of one measure across all rows, or None if absent."""
     arrays = [row.get(var) for row in rows]
@@ -218,14 +372,46 @@ def _same_buckets(a: tuple, b: tuple) -> bool:
 
 
 def _tidy(rows: list[dict], row: np.ndarray, day: np.ndarray, credits: np.ndarray, num: np.ndarray) -> pd.DataFrame:
+    return _frame(rows, row, pd.to_datetime(day * DAY_MS, unit="ms"), credits, num)
+
+
+def _frame(
+    rows: list[dict], row: np.ndarray, day, credits: np.ndarray, num: np.ndarray, keys: dict | None = None
+) -> pd.DataFrame:
     """Build the frame; key columns are categoricals made from per-row codes, not per-point strings."""
-    columns = {"day": pd.to_datetime(day * DAY_MS, unit="ms")}
+    columns = {"day": day}
     for col, src in _KEY_SOURCES.items():
-        codes, uniques = pd.factorize(pd.Series([_key(r, src) for r in rows], dtype=object))
-        columns[col] = pd.Categorical.from_codes(codes[row], categories=pd.Index(uniques, dtype=object))
+        codes, uniques = keys[col] if keys else _row_keys(rows, src)
+        categories = pd.Index(uniques, dtype=object)
+        columns[col] = pd.Categorical.from_codes(codes[row], categories=categories, validate=False)
     columns["credits"] = credits.astype(np.float64, copy=False)
     columns["num"] = num.astype(np.int64, copy=False)
     return pd.DataFrame(columns)
+
+
+def _row_keys(rows: list[dict], name: str) -> tuple[np.ndarray, list[str]]:
+    """Codes and uniques (in order of first appearance) of one key over the rows, as ``_key`` reads it.
+
+    Only distinct values are stripped, so this costs one dict lookup per row, not a function call.
+    """
+    raw = list(map(dict.get, rows, repeat(name)))
+    kinds = set(map(type, raw))
+    if kinds == {str, type(None)}:  # absent keys (public accounts, unattributed usage) are few
+        for i in [i for i, v in enumerate(raw) if v is None]:
+            raw[i] = _key(rows[i], name)
+    elif kinds != {str}:
+        raw = [_key(row, name) for row in rows]
+    codes, uniques = pd.factorize(_objects(raw))
+    stripped = [u.strip() for u in uniques]
+    if not all(map(operator.is_, stripped, uniques)):
+        merged, merged_uniques = pd.factorize(_objects(stripped))
+        codes, stripped = merged[codes], list(merged_uniques)
+    return codes, stripped
+
+
+def _objects(items: list) -> np.ndarray:
+    """A 1-d object array of ``items`` (``np.array`` would look into each string for nesting)."""
+    return np.fromiter(items, dtype=object, count=len(items))
 
 
 def concat_usage(frames: list[pd.DataFrame]) -> pd.DataFrame:
