@@ -5,10 +5,7 @@ import streamlit as st
 from creditlens import reports, webapp
 from creditlens.services import service_name
 
-view = webapp.require_view()
-webapp.page_header("Leaderboard", view)
-data = webapp.load_page_data(view)
-webapp.incomplete_notice(data)
+view, data = webapp.open_data_page("Leaderboard")
 if data.empty:
     webapp.empty_notice(view)
     st.stop()

@@ -4,10 +4,7 @@ import streamlit as st
 
 from creditlens import reports, webapp
 
-view = webapp.require_view()
-webapp.page_header("Reconciliation", view)
-data = webapp.load_page_data(view)
-webapp.incomplete_notice(data)
+view, data = webapp.open_data_page("Reconciliation")
 
 rec = reports.reconcile_members(data.frame, data.members, view.org_id)
 st.markdown(webapp.WHY_NON_MEMBERS)

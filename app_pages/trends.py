@@ -4,10 +4,7 @@ import streamlit as st
 
 from creditlens import webapp
 
-view = webapp.require_view()
-webapp.page_header("Trends", view)
-data = webapp.load_page_data(view)
-webapp.incomplete_notice(data)
+view, data = webapp.open_data_page("Trends")
 if data.empty:
     webapp.empty_notice(view)
     st.stop()

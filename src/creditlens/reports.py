@@ -35,6 +35,21 @@ CATEGORY_HELP = {
     "reached through a proxy or an app's own credentials.",
 }
 UNATTRIBUTED_LABEL = "(unattributed)"
+#: The leaderboard's fixed columns; one credits column per service follows them.
+LEADERBOARD_COLUMNS = (
+    "rank",
+    "username",
+    "full_name",
+    "status",
+    "role",
+    "user_type",
+    "credits",
+    "share_pct",
+    "num",
+    "top_service",
+    "budget_used_pct",
+    "user_org_id",
+)
 NEAR_BUDGET_PCT = 90.0
 
 
@@ -85,21 +100,7 @@ def leaderboard(usage: pd.DataFrame, members: pd.DataFrame, org_id: str, include
     board["username"] = board["username"].where(board["username"] != "", UNATTRIBUTED_LABEL)
     board = board.sort_values(["credits", "num", "username"], ascending=[False, False, True], ignore_index=True)
     board.insert(0, "rank", np.arange(1, len(board) + 1))
-    ordered = [
-        "rank",
-        "username",
-        "full_name",
-        "status",
-        "role",
-        "user_type",
-        "credits",
-        "share_pct",
-        "num",
-        "top_service",
-        "budget_used_pct",
-        "user_org_id",
-        *service_cols,
-    ]
+    ordered = [*LEADERBOARD_COLUMNS, *service_cols]
     return board[ordered]
 
 

@@ -464,6 +464,15 @@ def load_page_data(view: View) -> PageData:
     return PageData(view, members, usage)
 
 
+def open_data_page(title: str) -> tuple[View, PageData]:
+    """The opening every data page shares: the view, its header, its data and any missing-windows notice."""
+    view = require_view()
+    page_header(title, view)
+    data = load_page_data(view)
+    incomplete_notice(data)
+    return view, data
+
+
 def load_previous_usage(view: View) -> tuple[pd.DataFrame | None, str | None]:
     """The previous period's usage for the comparison, or None with the reason it is missing."""
     start, end = reports.previous_period(view.start, view.end)
@@ -797,20 +806,7 @@ def filter_leaderboard(board: pd.DataFrame, filters: LeaderboardFilters) -> pd.D
     return board[keep].reset_index(drop=True)
 
 
-_BOARD_FIXED = [
-    "rank",
-    "username",
-    "full_name",
-    "status",
-    "role",
-    "user_type",
-    "credits",
-    "share_pct",
-    "num",
-    "top_service",
-    "budget_used_pct",
-    "user_org_id",
-]
+_BOARD_FIXED = reports.LEADERBOARD_COLUMNS
 
 
 def board_services(board: pd.DataFrame) -> list[str]:
