@@ -33,6 +33,7 @@ from conftest import (
     wait_for_app,
     wait_for_query,
 )
+from playwright.sync_api import expect
 
 from creditlens import dates
 
@@ -227,8 +228,9 @@ def test_a_shared_link_opens_the_same_view(demo_server, page, browser):
         wait_for_app(other)
         assert header_caption(other) == caption
         assert dates.range_label(*dates.preset_range("Last 90 days")) in caption
-        assert other.locator(SIDEBAR).get_by_role("combobox", name="Period").input_value() == "Last 90 days"
-        assert other_main.get_by_role("textbox", name="Search").input_value() == "garcia"
+        # Poll the inputs: the browser may paint a widget's value a moment after the caption.
+        expect(other.locator(SIDEBAR).get_by_role("combobox", name="Period")).to_have_value("Last 90 days")
+        expect(other_main.get_by_role("textbox", name="Search")).to_have_value("garcia", timeout=30_000)
         other_main.locator('[data-testid="stMultiSelect"]', has_text="Status").get_by_text("Member").wait_for()
         assert showing(other) == (shown, total)
         assert [r["Username"] for r in read_grid(other, rows=shown)] == [r["Username"] for r in rows]
