@@ -10,6 +10,13 @@ from creditlens.cli import main
 TODAY = dt.datetime.now(dt.UTC).date()
 START = (TODAY - dt.timedelta(days=89)).isoformat()
 END = TODAY.isoformat()
+
+
+def portal_usage_export(url: str) -> list[str]:
+    """An export of one report from a portal, the arguments every portal-side CLI test shares."""
+    return ["export", "--portal", url, "--username", "u", "--start", START, "--end", END, "--report", "usage"]
+
+
 DEMO = ["export", "--demo", "--demo-members", "60", "--start", START, "--end", END]
 
 
@@ -85,9 +92,7 @@ def test_bad_dates_get_one_line_and_exit_1(capsys, args, message):
 )
 def test_bad_portal_urls_are_refused_before_the_password_is_asked(capsys, monkeypatch, url, message):
     monkeypatch.delenv("CREDITLENS_PASSWORD", raising=False)
-    code, _, err = run(
-        capsys, "export", "--portal", url, "--username", "u", "--start", START, "--end", END, "--report", "usage"
-    )
+    code, _, err = run(capsys, *portal_usage_export(url))
     assert code == 1 and message in err and "Traceback" not in err
 
 
@@ -95,39 +100,13 @@ def test_missing_password_without_a_terminal_is_a_clear_error(capsys, monkeypatc
     monkeypatch.delenv("CREDITLENS_PASSWORD", raising=False)
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code, _, err = run(
-        capsys,
-        "export",
-        "--portal",
-        "https://myorg.maps.arcgis.com",
-        "--username",
-        "u",
-        "--start",
-        START,
-        "--end",
-        END,
-        "--report",
-        "usage",
-    )
+    code, _, err = run(capsys, *portal_usage_export("https://myorg.maps.arcgis.com"))
     assert code == 1 and "CREDITLENS_PASSWORD" in err
 
 
 def test_unreachable_host_is_named(capsys, monkeypatch):
     monkeypatch.setenv("CREDITLENS_PASSWORD", "sentinel-Pa55word!")
-    code, _, err = run(
-        capsys,
-        "export",
-        "--portal",
-        "https://127.0.0.1:9",
-        "--username",
-        "u",
-        "--start",
-        START,
-        "--end",
-        END,
-        "--report",
-        "usage",
-    )
+    code, _, err = run(capsys, *portal_usage_export("https://127.0.0.1:9"))
     assert code == 1 and "Could not reach 127.0.0.1:9" in err
     assert "sentinel-Pa55word!" not in err
 

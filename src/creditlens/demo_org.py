@@ -557,7 +557,7 @@ class _OrgBuilder:
 
         rng = self.rng
         alloc_start = max(self.first_day, self.last_day - dt.timedelta(days=89))
-        frame, _, _ = _transaction_totals(org, alloc_start, self.last_day, STORAGE_STYPES)
+        frame = _transaction_totals(org, alloc_start, self.last_day, STORAGE_STYPES)
         used = dict(zip(frame["username"], frame["credits"], strict=True))
         for member in org.members:
             eligible = member["userLicenseTypeId"] in {"creatorUT", "GISProfessionalStdUT"}
@@ -640,7 +640,7 @@ class _OrgBuilder:
         """Members' ``storageUsage`` in bytes, rough but consistent with their storage credits."""
         from creditlens.services import STORAGE_STYPES
 
-        frame, _, _ = _transaction_totals(org, self.last_day, self.last_day, None, only=STORAGE_STYPES)
+        frame = _transaction_totals(org, self.last_day, self.last_day, None, only=STORAGE_STYPES)
         per_day = dict(zip(frame["username"], frame["credits"], strict=True))
         for member in org.members:
             member["storageUsage"] = int(per_day.get(member["username"], 0.0) / (2.4 / 10 / 30.4) * 1_048_576)
@@ -648,13 +648,13 @@ class _OrgBuilder:
 
 def _transaction_totals(
     org: DemoOrg, first: dt.date, last: dt.date, exclude: frozenset[str] | None, only: frozenset[str] | None = None
-) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    keys, credits, num = org.usage_matrix(first, last, ["username", "stype"])
+) -> pd.DataFrame:
+    """Credits per username in a range, limited to (``only``) or without (``exclude``) some stypes."""
+    keys, credits, _ = org.usage_matrix(first, last, ["username", "stype"])
     keep = np.ones(len(keys), bool)
     if exclude is not None:
         keep &= ~keys["stype"].isin(exclude).to_numpy()
     if only is not None:
         keep &= keys["stype"].isin(only).to_numpy()
     frame = keys[keep].assign(credits=credits[keep].sum(axis=1))
-    frame = frame.groupby("username", as_index=False)["credits"].sum()
-    return frame, credits, num
+    return frame.groupby("username", as_index=False)["credits"].sum()

@@ -75,7 +75,7 @@ def _public_user(user: dict) -> dict:
     return dict(user)
 
 
-def _page_bounds(params: Mapping[str, str], total: int) -> tuple[int, int]:
+def _page_bounds(params: Mapping[str, str]) -> tuple[int, int]:
     start = max(1, _int_param(params, "start", 1))
     num = min(MAX_PAGE, max(0, _int_param(params, "num", 10)))
     return start, num
@@ -89,7 +89,7 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
 
 
 def _paged(items: list, params: Mapping[str, str], key: str) -> dict:
-    start, num = _page_bounds(params, len(items))
+    start, num = _page_bounds(params)
     page = items[start - 1 : start - 1 + num]
     following = start + len(page)
     return {
