@@ -45,7 +45,7 @@ e2e: $(STAMP) chromium
 	CREDITLENS_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -m e2e
 
 bench: $(STAMP)
-	$(BIN)/python -m creditlens.bench
+	$(BIN)/python benchmarks/bench.py
 
 emulator: $(STAMP)
 	$(BIN)/creditlens emulator

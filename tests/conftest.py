@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from creditlens.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
 
 END_DAY = dt.date(2026, 6, 30)
 

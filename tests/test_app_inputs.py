@@ -13,9 +13,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from creditlens import dates, portal_api, webapp
-from creditlens.demo_org import OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator
+from creditlens import dates, webapp
+from creditlens.fake import portal_api
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import io
 import pytest
 
 from creditlens.cli import main
-from creditlens.demo_org import OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 
 pytestmark = pytest.mark.integration
 

@@ -3,8 +3,8 @@ from collections import Counter
 
 import numpy as np
 
-from creditlens.demo_org import USER_TYPES, OrgSpec, build_demo_org
-from creditlens.portal_api import handle_request, java_double
+from creditlens.fake.demo_org import USER_TYPES, OrgSpec, build_demo_org
+from creditlens.fake.portal_api import handle_request, java_double
 
 
 def test_same_spec_builds_the_same_org(small_spec, small_org):

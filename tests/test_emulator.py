@@ -17,8 +17,9 @@ import pytest
 import requests
 from arcgis.gis import GIS
 
-from creditlens.demo_org import DAY_MS, EPOCH, OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator, main
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator, main
+from creditlens.windows import DAY_MS, EPOCH
 
 pytestmark = pytest.mark.integration
 
@@ -410,7 +411,7 @@ def test_recorded_requests_hold_no_secrets(emu, org):
 def test_main_subprocess_prints_url_and_serves(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "creditlens.emulator", "--members", "20", "--days", "30", "--port", "0",
+        [sys.executable, "-m", "creditlens.fake.emulator", "--members", "20", "--days", "30", "--port", "0",
          "--cert-dir", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

@@ -8,8 +8,8 @@ import pytest
 
 from creditlens import fetching
 from creditlens.cli import main
-from creditlens.demo_org import OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 from creditlens.fetching import fetch_usage
 from creditlens.portal import connect
 

@@ -14,9 +14,9 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from creditlens import gate, webapp
-from creditlens.demo_org import OrgSpec, build_demo_org
 from creditlens.deployment import AccessAttempts, DeploymentConfig, ServerConnection, hash_access_code
-from creditlens.emulator import PortalEmulator
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ORG = "Harbor City GIS"  # not the demo org's name, so seeing it means the shared org is served

@@ -8,9 +8,9 @@ import itertools
 import pytest
 
 from creditlens import reports as R
-from creditlens.demo_org import OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator
 from creditlens.errors import LoginFailed, NotArcGISOnline, NotAuthorized
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 from creditlens.fetching import fetch_members, fetch_org_totals, fetch_usage
 from creditlens.portal import connect, connect_demo
 from creditlens.windows import DAY_MS

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from creditlens.cli import main
-from creditlens.demo_org import OrgSpec, build_demo_org
-from creditlens.emulator import PortalEmulator
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 from creditlens.portal import connect
 
 pytestmark = pytest.mark.integration

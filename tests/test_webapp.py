@@ -13,7 +13,7 @@ import pytest
 import streamlit as st
 
 from creditlens import dates, reports, webapp
-from creditlens.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fetching import fetch_members, fetch_usage
 from creditlens.portal import Identity, PortalConnection, connect_demo
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from creditlens.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.errors import (
     InvalidPortalURL,
     LoginFailed,
@@ -27,7 +26,8 @@ from creditlens.errors import (
     PortalUnreachable,
     redact,
 )
-from creditlens.portal_api import handle_request
+from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
+from creditlens.fake.portal_api import handle_request
 from creditlens.windows import UsageWindow
 
 log = logging.getLogger(__name__)

@@ -353,3 +353,11 @@ def previous_period(start: dt.date, end: dt.date) -> tuple[dt.date, dt.date]:
     """The range of equal length just before ``start``..``end``."""
     length = (end - start).days + 1
     return start - dt.timedelta(days=length), start - dt.timedelta(days=1)
+
+
+# -- tidy rows --------------------------------------------------------------------------------------------
+def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
+    """The tidy daily rows with the service's human name beside its code, in a stable order."""
+    out = usage.copy()
+    out.insert(out.columns.get_loc("stype") + 1, "service", [service_name(s) for s in usage["stype"].astype(str)])
+    return out.sort_values(["day", "username", "stype", "etype"], ignore_index=True)

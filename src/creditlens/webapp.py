@@ -31,8 +31,8 @@ import pandas as pd
 import streamlit as st
 
 from creditlens import dates, exporting, fetching, reports
-from creditlens.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.errors import CreditLensError, redact
+from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.portal import PortalConnection, connect, connect_demo
 from creditlens.services import service_name
 

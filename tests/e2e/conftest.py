@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from creditlens.emulator import CERT_NAME
+from creditlens.fake.emulator import CERT_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -110,7 +110,7 @@ class EmulatorProcess:
 
     def __init__(self, cert_dir: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "creditlens.emulator", "--port", "0", "--cert-dir", str(cert_dir), *extra],
+            [sys.executable, "-m", "creditlens.fake.emulator", "--port", "0", "--cert-dir", str(cert_dir), *extra],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
         first = self.process.stdout.readline()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import pytest
 from conftest import StreamlitServer, screenshot, wait_for_app
 
-from creditlens.demo_org import OrgSpec, build_demo_org
 from creditlens.deployment import hash_access_code
-from creditlens.emulator import PortalEmulator
+from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.fake.emulator import PortalEmulator
 
 ORG = "Harbor City GIS"
 USERNAME = "harbor_analyst"  # the emulator's least-privilege account (a custom role that may view usage)

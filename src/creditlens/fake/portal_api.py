@@ -26,10 +26,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from creditlens import gcpause
-from creditlens.demo_org import DAY_MS, EPOCH, DemoOrg
+from creditlens.dates import RETENTION_DAYS
+from creditlens.fake.demo_org import DemoOrg
+from creditlens.windows import DAY_MS, EPOCH
 
 MAX_BUCKETS = {"1h": 24, "1d": 60}
-RETENTION_DAYS = 730
 USAGE_GROUP_KEYS = {"username": "username", "userorgid": "userOrgId", "stype": "stype", "etype": "etype"}
 USAGE_FILTERS = {"username": "username", "userOrgId": "userOrgId", "stype": "stype", "etype": "etype"}
 MAX_PAGE = 100

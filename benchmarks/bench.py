@@ -7,7 +7,7 @@ For each size it generates a synthetic org with a year of daily usage and measur
 over ``--runs``:
 
 - **the real client against the HTTPS emulator**, each in its own process: the emulator runs as
-  ``python -m creditlens.emulator`` and every client run is a fresh ``python -m creditlens.bench
+  ``python -m creditlens.fake.emulator`` and every client run is a fresh ``python -m creditlens.bench
   _client`` that signs in with ``arcgis`` and calls :func:`creditlens.fetching.fetch_usage`, so
   its peak RSS (``VmHWM``) is the client's alone. Requests are counted by the emulator
   (``GET /__emulator__/requests``).
@@ -303,7 +303,7 @@ def find_app() -> Path | None:
 
 # -- in process ----------------------------------------------------------------------------------------------
 def _spec(members: int, days: int, seed: int, end_day: dt.date):
-    from creditlens.demo_org import OrgSpec
+    from creditlens.fake.demo_org import OrgSpec
 
     # The emulator's command line builds exactly this spec (name and url key left at their defaults).
     return OrgSpec(members=members, days=days, seed=seed, end_day=end_day)
@@ -313,7 +313,7 @@ def _measure_in_process(result: SizeResult, seed: int, end_day: dt.date, runs: i
     """Server reply build and encode, parse throughput against the loop, and reports; returns the
     usernames sampled for the one-request-per-member baseline."""
     from creditlens import gcpause, portal_api, reports
-    from creditlens.demo_org import build_demo_org
+    from creditlens.fake.demo_org import build_demo_org
     from creditlens.fetching import members_frame, usage_params
     from creditlens.usage_parsing import concat_usage, parse_usage_reply
     from creditlens.windows import split_windows
@@ -458,12 +458,12 @@ _CA = re.compile(r"CA bundle: (.+)$")
 
 @contextlib.contextmanager
 def emulator_process(members: int, days: int, seed: int, end_day: dt.date) -> Iterator[EmulatorProcess]:
-    """``python -m creditlens.emulator`` for this org, in its own process; stopped on exit."""
+    """``python -m creditlens.fake.emulator`` for this org, in its own process; stopped on exit."""
     work = Path(tempfile.mkdtemp(prefix="creditlens-bench-emu-"))
     command = [
         sys.executable,
         "-m",
-        "creditlens.emulator",
+        "creditlens.fake.emulator",
         "--members",
         str(members),
         "--days",
@@ -646,7 +646,7 @@ def _child_app(spec: dict) -> dict:
     real_build = webapp.build_demo_org
 
     def sized(org_spec=None):
-        from creditlens.demo_org import OrgSpec
+        from creditlens.fake.demo_org import OrgSpec
 
         base = org_spec or OrgSpec()
         resized = dataclasses.replace(base, members=spec["members"], days=spec["days"], seed=spec["seed"])
@@ -962,7 +962,7 @@ def _how(report: Report) -> list[str]:
         "## How it is measured",
         "",
         "- **Fetch + parse + tidy**: a fresh client process signs in with `arcgis` to the emulator running in "
-        "another process (`python -m creditlens.emulator`, same org spec) and calls `fetch_usage` for the whole "
+        "another process (`python -m creditlens.fake.emulator`, same org spec) and calls `fetch_usage` for the whole "
         "range with its defaults. Wall time covers the emulator building and sending each reply too. Requests are "
         "the usage calls the emulator recorded (`GET /__emulator__/requests`), sign-in excluded.",
         "- **Client peak RSS**: `VmHWM` of that client process after the fetch (sign-in and imports included), so "

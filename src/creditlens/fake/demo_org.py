@@ -18,8 +18,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-DAY_MS = 86_400_000
-EPOCH = dt.date(1970, 1, 1)
+from creditlens.services import STORAGE_STYPES
+from creditlens.windows import DAY_MS, EPOCH
 
 #: Privilege that lets a custom role read the usage endpoint (admins always can). Which exact
 #: privilege ArcGIS Online checks is unconfirmed; the emulator treats this one as the gate.
@@ -553,8 +553,6 @@ class _OrgBuilder:
     # -- org -----------------------------------------------------------------------------------
     def _budgets(self, org: DemoOrg) -> None:
         """Allocate transaction credits to a quarter of the creators; storage is not budgeted."""
-        from creditlens.services import STORAGE_STYPES
-
         rng = self.rng
         alloc_start = max(self.first_day, self.last_day - dt.timedelta(days=89))
         frame = _transaction_totals(org, alloc_start, self.last_day, STORAGE_STYPES)
@@ -638,8 +636,6 @@ class _OrgBuilder:
 
     def _storage_usage(self, org: DemoOrg) -> None:
         """Members' ``storageUsage`` in bytes, rough but consistent with their storage credits."""
-        from creditlens.services import STORAGE_STYPES
-
         frame = _transaction_totals(org, self.last_day, self.last_day, None, only=STORAGE_STYPES)
         per_day = dict(zip(frame["username"], frame["credits"], strict=True))
         for member in org.members:

@@ -1,14 +1,14 @@
 """A faithful HTTPS emulator of the ArcGIS Online portal endpoints that the ``arcgis`` package calls.
 
-This is the *HTTP* half of the moto split: :mod:`creditlens.demo_org` is the model and
-:mod:`creditlens.portal_api` shapes the REST replies; this module adds TLS, sign-in, tokens, the
+This is the *HTTP* half of the moto split: :mod:`creditlens.fake.demo_org` is the model and
+:mod:`creditlens.fake.portal_api` shapes the REST replies; this module adds TLS, sign-in, tokens, the
 wire format and fault injection, so the real ``arcgis.gis.GIS`` can log in and page through a
-:class:`~creditlens.demo_org.DemoOrg` exactly as it would against ArcGIS Online::
+:class:`~creditlens.fake.demo_org.DemoOrg` exactly as it would against ArcGIS Online::
 
     with PortalEmulator([build_demo_org(OrgSpec(members=30))]) as emu:
         gis = GIS(emu.url, "northwind_admin", "northwind_admin-demo-pw", ca_bundles=emu.ca_bundle)
 
-or from a shell: ``python -m creditlens.emulator --second-org`` (``creditlens emulator``).
+or from a shell: ``python -m creditlens.fake.emulator --second-org`` (``creditlens emulator``).
 
 How ``arcgis`` 2.4.4 logs in, as verified against this emulator (see
 ``shared/reference/arcgis-online-usage-api.md`` §5 for the basics):
@@ -95,8 +95,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from creditlens import portal_api
-from creditlens.demo_org import DemoOrg, OrgSpec, build_demo_org
+from creditlens.fake import portal_api
+from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 
 __all__ = ["FAULT_KINDS", "Fault", "FaultInjector", "PortalEmulator", "main"]
 
