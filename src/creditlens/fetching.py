@@ -276,11 +276,6 @@ def _windows_in_flight(points: int | None, max_workers: int) -> int:
     return max(1, min(max_workers, fit))
 
 
-def fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> pd.DataFrame:
-    """One window: re-login once on token expiry, retry once on a transient fault."""
-    return _fetch_window(conn, window, groupby)[0]
-
-
 def _fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> tuple[pd.DataFrame, int]:
     """One window's frame and its reply's size in (row, bucket) points."""
     params = usage_params(window, groupby)

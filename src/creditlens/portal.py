@@ -49,10 +49,6 @@ class Identity:
     def cache_key(self) -> str:
         return f"{self.portal_url}|{self.org_id}|{self.username}"
 
-    @property
-    def is_demo(self) -> bool:
-        return self.portal_url.startswith("demo://")
-
 
 class Transport(Protocol):
     def post(self, path: str, params: dict[str, str]) -> dict: ...
@@ -70,6 +66,20 @@ class PortalConnection:
     @property
     def org_name(self) -> str:
         return str(self.org.get("name") or self.identity.org_id)
+
+    @property
+    def available_credits(self) -> float | None:
+        """The org's credit balance as ArcGIS Online reports it now, or None when it says nothing usable."""
+        try:
+            value = float(self.org.get("availableCredits"))
+        except (TypeError, ValueError):
+            return None
+        return value if value == value else None  # NaN is no balance
+
+    @property
+    def budgets_enabled(self) -> bool:
+        """Whether credit budgeting (per-member allocations) is on for the org."""
+        return self.org.get("creditAssignments") == "enabled"
 
     def post(self, path: str, params: dict[str, str]) -> dict:
         """POST to ``/sharing/rest/<path>``; raises :class:`PortalError` on an error reply."""

@@ -35,6 +35,8 @@ CATEGORY_HELP = {
     "reached through a proxy or an app's own credentials.",
 }
 UNATTRIBUTED_LABEL = "(unattributed)"
+#: The series that sums every username outside the top N of a trend.
+EVERYONE_ELSE = "Everyone else"
 #: The leaderboard's fixed columns; one credits column per service follows them.
 LEADERBOARD_COLUMNS = (
     "rank",
@@ -161,6 +163,74 @@ def service_pivot(usage: pd.DataFrame) -> pd.DataFrame:
     return wide.reset_index()
 
 
+#: The top-members table's columns, in order.
+TOP_COLUMNS = ("rank", "username", "full_name", "role", "user_type", "credits", "share_pct", "num", "top_service")
+
+
+def top_members(board: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The ``n`` current members who used the most credits, ranked 1..n among members."""
+    members = board[(board["status"] == MEMBER) & (board["credits"] > 0)]
+    top = members.head(n)[list(TOP_COLUMNS)].reset_index(drop=True)
+    top["rank"] = np.arange(1, len(top) + 1)
+    return top
+
+
+@dataclass(frozen=True)
+class LeaderboardFilters:
+    statuses: tuple[str, ...] = ()  # category codes (CATEGORIES); empty = all
+    roles: tuple[str, ...] = ()
+    user_types: tuple[str, ...] = ()
+    service: str | None = None  # a service code: only usernames with credits in it
+    min_credits: float = 0.0
+    search: str = ""  # case-insensitive, in username or full name
+
+
+def filter_leaderboard(board: pd.DataFrame, filters: LeaderboardFilters) -> pd.DataFrame:
+    """The rows of :func:`leaderboard` that pass every filter, in the board's order."""
+    keep = np.ones(len(board), dtype=bool)
+    if filters.statuses:
+        keep &= board["status"].isin(filters.statuses).to_numpy()
+    if filters.roles:
+        keep &= board["role"].isin(filters.roles).to_numpy()
+    if filters.user_types:
+        keep &= board["user_type"].isin(filters.user_types).to_numpy()
+    if filters.service:
+        column = service_name(filters.service)
+        keep &= (board[column] > 0).to_numpy() if column in board.columns else False
+    if filters.min_credits and filters.min_credits > 0:
+        keep &= (board["credits"] >= filters.min_credits).to_numpy()
+    text = filters.search.strip().lower()
+    if text:
+        names = board["username"].astype(str).str.lower().str.contains(text, regex=False)
+        full = board["full_name"].fillna("").astype(str).str.lower().str.contains(text, regex=False)
+        keep &= (names | full).to_numpy()
+    return board[keep].reset_index(drop=True)
+
+
+def service_codes(usage: pd.DataFrame) -> list[str]:
+    """Service codes present in the usage, most credits first."""
+    if usage.empty:
+        return []
+    # Group the column itself: it is categorical, so this avoids one Python string per row on every rerun.
+    totals = usage.groupby("stype", observed=True)["credits"].sum().sort_values(ascending=False)
+    return [str(c) for c in totals.index]
+
+
+def board_services(board: pd.DataFrame) -> list[str]:
+    """The per-service credit columns of a leaderboard, largest first."""
+    return [c for c in board.columns if c not in LEADERBOARD_COLUMNS]
+
+
+def distinct_values(values: pd.Series) -> list[str]:
+    """The sorted distinct non-empty text values of a column (a filter's options)."""
+    return sorted({str(v) for v in values if isinstance(v, str) and v})
+
+
+def drilldown_options(board: pd.DataFrame) -> list[str]:
+    """Usernames with credits in the range, most credits first (the drill-down choices)."""
+    return board.loc[board["credits"] > 0, "username"].astype(str).tolist()
+
+
 # -- trends -----------------------------------------------------------------------------------------
 FREQUENCIES = {"day": "D", "week": "W-MON", "month": "MS"}
 
@@ -173,6 +243,13 @@ def choose_granularity(start: dt.date, end: dt.date) -> str:
     if days <= 366:
         return "week"
     return "month"
+
+
+def resolve_granularity(choice: str | None, start: dt.date, end: dt.date) -> str:
+    """The chart granularity: a day/week/month override, or automatic from the range length."""
+    if choice in ("day", "week", "month"):
+        return choice
+    return choose_granularity(start, end)
 
 
 def _period_start(days: pd.Series, granularity: str) -> pd.Series:
@@ -202,12 +279,18 @@ def user_trend(usage: pd.DataFrame, granularity: str, top_n: int = 5) -> pd.Data
     names = usage["username"].astype(str)
     totals = usage.groupby(names, observed=True)["credits"].sum().sort_values(ascending=False)
     top = [n for n in totals.index[:top_n]]
-    label = names.where(names.isin(top), "Everyone else").where(names != "", UNATTRIBUTED_LABEL)
-    label = label.where(~((names == "") & ~names.isin(top)), "Everyone else")
+    label = names.where(names.isin(top), EVERYONE_ELSE).where(names != "", UNATTRIBUTED_LABEL)
+    label = label.where(~((names == "") & ~names.isin(top)), EVERYONE_ELSE)
     frame = pd.DataFrame(
         {"period": _period_start(usage["day"], granularity), "user": label, "credits": usage["credits"]}
     )
     return frame.groupby(["period", "user"], as_index=False)["credits"].sum()
+
+
+def member_trend(usage: pd.DataFrame, username: str, granularity: str) -> pd.DataFrame:
+    """One username's credits per period and service (the drill-down chart's data)."""
+    key = "" if username == UNATTRIBUTED_LABEL else username
+    return service_trend(usage[usage["username"].astype(str) == key], granularity)
 
 
 def member_usage(usage: pd.DataFrame, username: str) -> pd.DataFrame:
@@ -313,6 +396,29 @@ def budget_status(members: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
         [frame["used_pct"] >= 100, frame["used_pct"] >= NEAR_BUDGET_PCT], ["over", "near"], default="ok"
     )
     return frame.sort_values("used_pct", ascending=False, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class BudgetCounts:
+    members: int  # members with an allocation
+    over: int
+    near: int
+    assigned: float  # credits assigned in all
+
+
+def budget_counts(status: pd.DataFrame) -> BudgetCounts:
+    """The Budgets page's headline counts, from :func:`budget_status`."""
+    return BudgetCounts(
+        members=len(status),
+        over=int((status["state"] == "over").sum()),
+        near=int((status["state"] == "near").sum()),
+        assigned=float(status["assigned"].sum()),
+    )
+
+
+def budget_alerts(status: pd.DataFrame) -> pd.DataFrame:
+    """Members over or near (≥ NEAR_BUDGET_PCT) their allocation, most used first."""
+    return status[status["state"].isin(("over", "near"))].reset_index(drop=True)
 
 
 # -- overview ---------------------------------------------------------------------------------------------

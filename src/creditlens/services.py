@@ -53,8 +53,3 @@ def service_name(stype: str) -> str:
     """Human name of a service type; unknown codes are shown as they are."""
     known = SERVICES.get(stype)
     return known.name if known else stype
-
-
-def service_category(stype: str) -> str:
-    known = SERVICES.get(stype)
-    return known.category if known else "Other"
