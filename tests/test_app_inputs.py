@@ -16,7 +16,6 @@ from streamlit.testing.v1 import AppTest
 from creditlens import dates, webapp
 from creditlens.fake import portal_api
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fake.emulator import PortalEmulator
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +36,8 @@ def orgs():
 
 
 @pytest.fixture(scope="module")
-def emulator(orgs):
-    with PortalEmulator(list(orgs.values())) as emu:
-        yield emu
+def emulator(orgs, emulator_factory):
+    return emulator_factory(orgs.values())
 
 
 @pytest.fixture(autouse=True)

@@ -9,20 +9,18 @@ import pytest
 
 from creditlens.cli import main
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fake.emulator import PortalEmulator
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def emulator(small_org):
+def emulator(small_org, emulator_factory):
     ent = build_demo_org(OrgSpec(members=8, days=30, seed=41, end_day=small_org.last_day, url_key="entcli"))
     ent.portal.update(isPortal=True, portalName="ArcGIS Enterprise", portalMode="singletenant")
     quiet = build_demo_org(OrgSpec(members=8, days=30, seed=42, end_day=small_org.last_day, url_key="quietcli"))
     quiet.ledger.entry_credits[:] = 0
     quiet.ledger.entry_num[:] = 0
-    with PortalEmulator([small_org, ent, quiet]) as emu:
-        yield emu
+    return emulator_factory([small_org, ent, quiet])
 
 
 def export(emulator, capsys, monkeypatch, username, url_suffix="", report="usage"):

@@ -17,9 +17,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def emulator(small_org):
-    with PortalEmulator([small_org]) as emu:
-        yield emu
+def emulator(small_org, emulator_factory):
+    return emulator_factory([small_org])
 
 
 @pytest.fixture

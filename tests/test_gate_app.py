@@ -31,10 +31,8 @@ AUTH = {  # st.user reads AppTest.user; this section only tells the app that OID
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    org = build_demo_org(OrgSpec(members=30, days=120, seed=3, name=ORG, url_key="harbor"))
-    with PortalEmulator([org]) as emu:
-        yield emu
+def emulator(emulator_factory):
+    return emulator_factory([build_demo_org(OrgSpec(members=30, days=120, seed=3, name=ORG, url_key="harbor"))])
 
 
 @pytest.fixture(autouse=True)

@@ -19,14 +19,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def emulator(small_org):
+def emulator(small_org, emulator_factory):
     lakeside = build_demo_org(
         OrgSpec(
             members=20, days=120, seed=11, end_day=small_org.last_day, name="Lakeside County GIS", url_key="lakeside"
         )
     )
-    with PortalEmulator([small_org, lakeside]) as emu:
-        yield emu
+    return emulator_factory([small_org, lakeside])
 
 
 @pytest.fixture(scope="module")

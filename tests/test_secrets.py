@@ -12,7 +12,6 @@ import pytest
 
 from creditlens.cli import main
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fake.emulator import PortalEmulator
 from creditlens.portal import connect
 
 pytestmark = pytest.mark.integration
@@ -21,15 +20,14 @@ SENTINEL = "Sentinel-Pa55word-7f3a9c"
 
 
 @pytest.fixture(scope="module")
-def sentinel_emulator(small_org):
+def sentinel_emulator(small_org, emulator_factory):
     org = build_demo_org(OrgSpec(members=15, days=90, seed=21, end_day=small_org.last_day, url_key="sentinel"))
     org.passwords["sentinel_admin"] = SENTINEL
-    with PortalEmulator([org]) as emu:
-        yield emu, org
+    return emulator_factory([org]), org
 
 
 def issued_tokens(emu) -> list[str]:
-    return list(emu._tokens)
+    return emu.issued_tokens()
 
 
 def files_containing(root: Path, needles: list[str], since: float) -> list[Path]:

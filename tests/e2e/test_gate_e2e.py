@@ -12,7 +12,6 @@ from conftest import StreamlitServer, screenshot, wait_for_app
 
 from creditlens.deployment import hash_access_code
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fake.emulator import PortalEmulator
 
 ORG = "Harbor City GIS"
 USERNAME = "harbor_analyst"  # the emulator's least-privilege account (a custom role that may view usage)
@@ -22,11 +21,8 @@ TIMEOUT = 60_000
 
 
 @pytest.fixture(scope="module")
-def emulator():
-    emu = PortalEmulator([build_demo_org(OrgSpec(members=30, days=120, seed=3, name=ORG, url_key="harbor"))])
-    emu.start()
-    yield emu
-    emu.stop()
+def emulator(emulator_factory):
+    return emulator_factory([build_demo_org(OrgSpec(members=30, days=120, seed=3, name=ORG, url_key="harbor"))])
 
 
 @pytest.fixture(scope="module")

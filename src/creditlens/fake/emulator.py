@@ -496,6 +496,11 @@ class PortalEmulator:
             self._codes.clear()
             self._refresh.clear()
 
+    def issued_tokens(self) -> list[str]:
+        """Every token issued and not yet expired or revoked (for secret scans in tests)."""
+        with self._lock:
+            return list(self._tokens)
+
     def issue_token(self, username: str) -> str:
         """A valid token for ``username`` without signing in (for tests that skip the login)."""
         found = self._find_account(username, case_sensitive=False)
