@@ -5,6 +5,7 @@ Codes come from the usage endpoint; an unknown code is still counted and shown r
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 
@@ -53,3 +54,52 @@ def service_name(stype: str) -> str:
     """Human name of a service type; unknown codes are shown as they are."""
     known = SERVICES.get(stype)
     return known.name if known else stype
+
+
+# -- colours ----------------------------------------------------------------------------------------
+#: One fixed colour per service code, used by every chart, so a service looks the same in every range
+#: and on every slide. Hues group loosely by category (storage blues, routing greens/yellows, ...), and
+#: the services that usually appear together get clearly different ones.
+SERVICE_COLORS: dict[str, str] = {
+    "features": "#4e79a7",
+    "tiles": "#a0cbe8",
+    "portal": "#499894",
+    "scene": "#86bcb6",
+    "vectortiles": "#1170aa",
+    "geocode": "#f28e2b",
+    "nasimpleroute": "#59a14f",
+    "natsproute": "#8cd17d",
+    "nacfroute": "#b6992d",
+    "naservicearea": "#f1ce63",
+    "naodresult": "#5fa2ce",
+    "nalademandpoint": "#ffbe7d",
+    "navrproute": "#d37295",
+    "nalmdorder": "#fabfd2",
+    "nastrpoint": "#79706e",
+    "geoenrich": "#b07aa1",
+    "demogmaps": "#d4a6c8",
+    "spanalysis": "#e15759",
+    "elevanalysis": "#ff9d9a",
+    "geotrigger": "#a3acb9",
+    "notebooks": "#d7b5a6",
+    "intnotebks": "#9d7660",
+    "schdnotebks": "#c85200",
+    "applogin": "#57606c",
+}
+#: Codes outside the catalog get one of these, chosen by a stable hash of the code (never by rank).
+_UNLISTED_COLORS = ("#bcbd22", "#17becf", "#8c564b", "#e377c2", "#9467bd")
+#: "Other services" and "Everyone else": the sums of what is not drawn by name.
+OTHER_COLOR = "#9d9d9d"
+
+
+def service_color(stype: str) -> str:
+    """The fixed colour of a service code; unknown codes get a colour derived from the code itself."""
+    known = SERVICE_COLORS.get(stype)
+    if known:
+        return known
+    return _UNLISTED_COLORS[zlib.crc32(stype.encode("utf-8")) % len(_UNLISTED_COLORS)]
+
+
+def is_listed(stype: str) -> bool:
+    """Whether Credit Lens knows this service code (and so shows a human name for it)."""
+    return stype in SERVICES

@@ -19,7 +19,7 @@ from creditlens.cli.common import (
 )
 from creditlens.dates import parse_day, validate_range
 from creditlens.errors import CreditLensError, redact
-from creditlens.exporting import to_csv_bytes, to_json_bytes
+from creditlens.exporting import HEADER_STYLES, to_csv_bytes, to_json_bytes
 from creditlens.fetching import UsageResult, fetch_members, fetch_usage
 
 REPORTS = ("leaderboard", "usage", "reconciliation", "members")
@@ -34,6 +34,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--format", default="csv", choices=("csv", "json"))
     export.add_argument("--out", metavar="FILE", help="write here instead of standard output")
     export.add_argument("--allow-partial", action="store_true", help="write what loaded even if some windows failed")
+    export.add_argument(
+        "--headers",
+        default="codes",
+        choices=HEADER_STYLES,
+        help="codes: snake_case headers and status codes (stable for scripts); human: the app's download form",
+    )
     export.set_defaults(run=run)
 
 
@@ -57,7 +63,8 @@ def run_export(args: argparse.Namespace, password: str | None) -> int:
             raise CliError(f"{result.warning()} Nothing was written; use --allow-partial to write what loaded.")
         print(f"creditlens: warning: {result.warning()} The file holds only what loaded.", file=sys.stderr)
     frame = build_report(args.report, result, members, conn.identity.org_id)
-    payload = to_json_bytes(frame) if args.format == "json" else to_csv_bytes(frame)
+    headers = getattr(args, "headers", "codes")
+    payload = to_json_bytes(frame, headers) if args.format == "json" else to_csv_bytes(frame, headers)
     write_output(payload, args.out)
     return 0
 
