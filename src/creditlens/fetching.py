@@ -16,19 +16,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from creditlens import gcpause
-from creditlens.errors import CreditLensError, PortalError, UsagePayloadError
+from creditlens.errors import CreditLensError, PortalError, UsagePayloadError, redact
 from creditlens.portal import PortalConnection, usage_path
-from creditlens.usage_parsing import concat_usage, parse_usage_reply, usage_rows
+from creditlens.usage_parsing import check_reply_span, concat_usage, parse_usage_reply, usage_rows
 from creditlens.windows import UsageWindow, split_windows
 
 log = logging.getLogger(__name__)
@@ -122,8 +124,19 @@ def fetch_members(conn: PortalConnection) -> pd.DataFrame:
 def _fetch_all_pages(conn: PortalConnection, path: str, key: str, params: dict[str, str]) -> list[dict]:
     items: list[dict] = []
     start = 1
+    relogged = False
     for _ in range(100_000):  # a hard stop against a server that never says -1
-        page = conn.post(path, {**params, "start": str(start), "num": str(MEMBER_PAGE)})
+        try:
+            page = conn.post(path, {**params, "start": str(start), "num": str(MEMBER_PAGE)})
+        except PortalError as exc:
+            # The same re-login the usage windows get: a portal restart or revoked sessions must not
+            # leave the member list broken until the user signs out (issue 10, item 5).
+            if not exc.is_token_expired or relogged:
+                raise
+            log.info("token expired while paging %s; signing in again", path)
+            conn.relogin()
+            relogged = True
+            continue
         batch = page.get(key) or []
         if not isinstance(batch, list):
             raise PortalError(f"The portal's {key} list has an unexpected shape.")
@@ -183,6 +196,12 @@ def _allocation(value) -> float:
 
 
 # -- usage --------------------------------------------------------------------------------------
+#: The overall deadline of one fetch unless ``CREDITLENS_FETCH_DEADLINE_S`` says otherwise.
+DEFAULT_DEADLINE_S = 300.0
+USER_GROUPBY = "username,userorgid,stype,etype"
+ORG_GROUPBY = "stype"
+
+
 def usage_params(window: UsageWindow, groupby: str, variables: str = "credits,num") -> dict[str, str]:
     return {
         "startTime": str(window.start_ms),
@@ -193,28 +212,133 @@ def usage_params(window: UsageWindow, groupby: str, variables: str = "credits,nu
     }
 
 
+def default_deadline_s(environ: dict[str, str] | None = None) -> float:
+    """``CREDITLENS_FETCH_DEADLINE_S`` when it is a positive number, else :data:`DEFAULT_DEADLINE_S`."""
+    text = (environ if environ is not None else os.environ).get("CREDITLENS_FETCH_DEADLINE_S", "")
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_DEADLINE_S
+    return value if value > 0 else DEFAULT_DEADLINE_S
+
+
+@dataclass
+class FetchControl:
+    """How long a fetch may take overall, and an event that stops it early (the app's Cancel)."""
+
+    deadline_s: float | None = None  # None: :func:`default_deadline_s`
+    cancel: threading.Event | None = None
+
+    def __post_init__(self) -> None:
+        seconds = self.deadline_s if self.deadline_s is not None else default_deadline_s()
+        self.deadline_s = seconds
+        self._ends = time.monotonic() + seconds
+
+    def remaining_s(self) -> float:
+        return self._ends - time.monotonic()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def stop_reason(self) -> str | None:
+        """Why windows not yet loaded are missing, or None while the fetch may go on."""
+        if self.cancelled:
+            return "Cancelled before this window had loaded."
+        if self.remaining_s() <= 0:
+            return f"Not loaded within the fetch deadline of {self.deadline_s:g} s."
+        return None
+
+
 def fetch_usage(
     conn: PortalConnection,
     start: dt.date,
     end: dt.date,
     progress: ProgressCallback | None = None,
     max_workers: int = DEFAULT_WORKERS,
+    control: FetchControl | None = None,
 ) -> UsageResult:
     """Daily usage per (username, userOrgId, stype, etype) for ``start``..``end`` (UTC, inclusive)."""
-    return _fetch_windows(conn, start, end, "username,userorgid,stype,etype", progress, max_workers)
+    return _fetch_windows(conn, start, end, USER_GROUPBY, progress, max_workers, control)
 
 
 def fetch_org_totals(
-    conn: PortalConnection, start: dt.date, end: dt.date, max_workers: int = DEFAULT_WORKERS
+    conn: PortalConnection,
+    start: dt.date,
+    end: dt.date,
+    max_workers: int = DEFAULT_WORKERS,
+    control: FetchControl | None = None,
 ) -> pd.DataFrame:
     """Org-wide credits and operations by stype, from a query that does not group by user."""
-    result = _fetch_windows(conn, start, end, "stype", None, max_workers)
+    result = _fetch_windows(conn, start, end, ORG_GROUPBY, None, max_workers, control)
     if not result.complete:
         raise CreditLensError(result.warning())
-    frame = result.frame
+    return org_totals_by_stype(result.frame)
+
+
+def org_totals_by_stype(frame: pd.DataFrame) -> pd.DataFrame:
+    """Credits and operations per stype of a tidy frame, largest first."""
     totals = frame.groupby("stype", observed=True, as_index=False)[["credits", "num"]].sum()
     totals["stype"] = totals["stype"].astype(str)
     return totals.sort_values("credits", ascending=False, ignore_index=True)
+
+
+#: Receives one window's usage per user and its org totals by stype, in the fetching thread.
+WindowSink = Callable[[UsageWindow, pd.DataFrame, pd.DataFrame], None]
+
+
+def fetch_windows_into(
+    conn: PortalConnection,
+    windows: list[UsageWindow],
+    sink: WindowSink,
+    progress: ProgressCallback | None = None,
+    max_workers: int = DEFAULT_WORKERS,
+    control: FetchControl | None = None,
+) -> list[WindowFailure]:
+    """Fetch each window's usage and org totals and hand both to ``sink``; the windows that failed.
+
+    Nothing is kept here: each window's frames go to ``sink`` (the archive writes them in one
+    transaction) as soon as both have landed, so memory holds only the windows in flight. No sink
+    call starts after the deadline or a cancel, so a window named as failed was never written.
+    """
+
+    def fetch(window: UsageWindow) -> tuple[pd.DataFrame, int]:
+        usage, points = _fetch_window(conn, window, USER_GROUPBY)
+        totals, _ = _fetch_window(conn, window, ORG_GROUPBY)
+        with gate:
+            if gate.closed:
+                raise _Stopped()
+            sink(window, usage, totals)
+            gate.written.add(window)
+        return usage.iloc[:0], points
+
+    gate = _SinkGate()
+    done: dict[UsageWindow, pd.DataFrame] = {}
+    return _run_windows(windows, fetch, done, progress, max_workers, control or FetchControl(), gate)
+
+
+class _Stopped(Exception):
+    """A window finished after the fetch was stopped: it is reported missing and not written."""
+
+
+class _SinkGate:
+    """Closed once the fetch stops; a window holding it finishes writing before the gate closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.closed = False
+        self.written: set[UsageWindow] = set()
+
+    def __enter__(self) -> _SinkGate:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._lock.release()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
 
 
 def _fetch_windows(
@@ -224,48 +348,113 @@ def _fetch_windows(
     groupby: str,
     progress: ProgressCallback | None,
     max_workers: int,
+    control: FetchControl | None = None,
 ) -> UsageResult:
     windows = split_windows(start, end)
     frames: dict[UsageWindow, pd.DataFrame] = {}
+    failures = _run_windows(
+        windows, lambda w: _fetch_window(conn, w, groupby), frames, progress, max_workers, control or FetchControl()
+    )
+    ordered = [frames[w] for w in windows if w in frames]
+    return UsageResult(start, end, concat_usage(ordered), windows, failures)
+
+
+def _run_windows(
+    windows: list[UsageWindow],
+    fetch: Callable[[UsageWindow], tuple[pd.DataFrame, int]],
+    frames: dict[UsageWindow, pd.DataFrame],
+    progress: ProgressCallback | None,
+    max_workers: int,
+    control: FetchControl,
+    gate: _SinkGate | None = None,
+) -> list[WindowFailure]:
+    """Fetch every window into ``frames``; the failures, sorted, each logged without secrets.
+
+    The first window is fetched alone: its size decides how many of the others may be in flight
+    at once. Each batch gets a pool of exactly that many threads, so a large org's windows are all
+    decoded on one thread, whose freed memory the next window reuses.
+    """
     failures: list[WindowFailure] = []
     if progress:
         progress(0, len(windows))
-    # The first window alone: its size decides how many of the others may be in flight at once.
-    # Each batch gets a pool of exactly that many threads, so a large org's windows are all decoded
-    # on one thread, whose freed memory the next window reuses.
-    points = _fetch_batch(conn, windows[:1], groupby, 1, frames, failures, progress, len(windows))
+    points = _fetch_batch(windows[:1], fetch, 1, frames, failures, progress, len(windows), control, gate)
     limit = _windows_in_flight(points, max_workers)
-    _fetch_batch(conn, windows[1:], groupby, limit, frames, failures, progress, len(windows))
-    ordered = [frames[w] for w in windows if w in frames]
-    return UsageResult(start, end, concat_usage(ordered), windows, sorted(failures, key=lambda f: f.window))
+    _fetch_batch(windows[1:], fetch, limit, frames, failures, progress, len(windows), control, gate)
+    for failure in failures:
+        # Server-side trace of what the page or the CLI told the person (issue 10, item 11).
+        log.warning("usage window %s not loaded: %s", failure.window.label(), redact(failure.message))
+    return sorted(failures, key=lambda f: f.window)
 
 
 def _fetch_batch(
-    conn: PortalConnection,
     windows: list[UsageWindow],
-    groupby: str,
+    fetch: Callable[[UsageWindow], tuple[pd.DataFrame, int]],
     workers: int,
     frames: dict[UsageWindow, pd.DataFrame],
     failures: list[WindowFailure],
     progress: ProgressCallback | None,
     total: int,
+    control: FetchControl,
+    gate: _SinkGate | None,
 ) -> int | None:
-    """Fetch ``windows`` with ``workers`` threads into ``frames``/``failures``; the first one's size."""
+    """Fetch ``windows`` with ``workers`` threads into ``frames``/``failures``; the first one's size.
+
+    Waits no longer than the deadline and stops at a cancel: windows still in flight then are named
+    as failed, and their threads are left to end on their own (their results are dropped).
+    """
     if not windows:
         return None
     first_points = None
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(windows)))) as pool:
-        futures = {pool.submit(_fetch_window, conn, w, groupby): w for w in windows}
-        for future, window in futures.items():
-            try:
-                frames[window], points = future.result()
-                if window is windows[0]:
-                    first_points = points
-            except CreditLensError as exc:
-                failures.append(WindowFailure(window, str(exc)))
-            if progress:
-                progress(len(frames) + len(failures), total)
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(windows))))
+    futures: dict[Future, UsageWindow] = {}
+    for window in windows:
+        futures[pool.submit(_unless_stopped, control, fetch, window)] = window
+    pending = set(futures)
+    try:
+        while pending:
+            reason = control.stop_reason()
+            if reason is not None:
+                if gate is not None:
+                    gate.close()  # waits for a window being written; that one counts as loaded
+                finished = {f for f in pending if f.done()}
+                for future in pending - finished:
+                    future.cancel()
+                    window = futures[future]
+                    if gate is not None and window in gate.written:
+                        frames[window] = pd.DataFrame()
+                    else:
+                        failures.append(WindowFailure(window, reason))
+                    _tick(progress, frames, failures, total)
+                pending = set()
+            else:
+                timeout = min(0.25, max(0.01, control.remaining_s()))
+                finished, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+            for future in finished:
+                window = futures[future]
+                try:
+                    frames[window], points = future.result()
+                    if window is windows[0]:
+                        first_points = points
+                except _Stopped:
+                    failures.append(WindowFailure(window, control.stop_reason() or "Stopped."))
+                except CreditLensError as exc:
+                    failures.append(WindowFailure(window, str(exc)))
+                _tick(progress, frames, failures, total)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return first_points
+
+
+def _unless_stopped(control: FetchControl, fetch, window: UsageWindow):
+    """A queued window does not start once the fetch has stopped."""
+    if control.stop_reason() is not None:
+        raise _Stopped()
+    return fetch(window)
+
+
+def _tick(progress: ProgressCallback | None, frames: dict, failures: list, total: int) -> None:
+    if progress:
+        progress(len(frames) + len(failures), total)
 
 
 def _windows_in_flight(points: int | None, max_workers: int) -> int:
@@ -277,7 +466,10 @@ def _windows_in_flight(points: int | None, max_workers: int) -> int:
 
 
 def _fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> tuple[pd.DataFrame, int]:
-    """One window's frame and its reply's size in (row, bucket) points."""
+    """One window's frame and its reply's size in (row, bucket) points.
+
+    Re-login once on token expiry, retry once on a transient fault or an unreadable reply.
+    """
     params = usage_params(window, groupby)
     relogged = retried = False
     while True:
@@ -286,6 +478,7 @@ def _fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> 
             # collector runs again.
             with gcpause.paused():
                 reply = conn.post(usage_path(conn), params)
+                check_reply_span(reply, window)
                 points = _reply_points(reply, window)
                 frame = parse_usage_reply(reply, window)
                 del reply

@@ -67,6 +67,41 @@ def usage_rows(payload: object) -> list:
     return data
 
 
+def check_reply_span(payload: object, window: UsageWindow) -> None:
+    """Refuse a reply whose own ``startTime``/``endTime`` cover less than the window asked for.
+
+    ArcGIS Online snaps both to bucket edges, so a whole reply starts at or before the window's
+    first midnight and ends at or after its last millisecond. A reply that ends early (or starts
+    late) would silently lose days, so it is a failed window, not a complete one (issue 10, 4b).
+    A reply without the fields cannot be checked and is taken as it is.
+    """
+    if not isinstance(payload, dict) or "error" in payload:
+        return
+    start, end = _epoch_ms_or_none(payload.get("startTime")), _epoch_ms_or_none(payload.get("endTime"))
+    short_start = start is not None and start > window.start_ms
+    short_end = end is not None and end < window.end_ms
+    if short_start or short_end:
+        covered = _span_label(
+            start if start is not None else window.start_ms, end if end is not None else window.end_ms
+        )
+        raise UsagePayloadError(f"the reply covers only {covered}, not the whole window asked for")
+
+
+def _epoch_ms_or_none(value: object) -> int | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return int(number) if np.isfinite(number) else None
+
+
+def _span_label(start_ms: int, end_ms: int) -> str:
+    """The UTC days an epoch-ms span [start, end) touches, as "first to last"."""
+    first = pd.Timestamp(start_ms, unit="ms").date()
+    last = pd.Timestamp(end_ms - 1, unit="ms").date()
+    return f"{first.isoformat()} to {last.isoformat()}" if last > first else first.isoformat()
+
+
 def parse_usage_reply(payload: object, window: UsageWindow) -> pd.DataFrame:
     """Tidy frame of one usage reply, keeping only the buckets inside ``window``."""
     rows = usage_rows(payload)
