@@ -18,6 +18,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from creditlens.fake.groups import Group, build_groups
 from creditlens.services import STORAGE_STYPES
 from creditlens.windows import DAY_MS, EPOCH
 
@@ -212,6 +213,7 @@ class DemoOrg:
     ledger: UsageLedger
     truth: dict[str, str] = field(default_factory=dict)  # username -> reconciliation category
     external_org_ids: tuple[str, ...] = ()
+    groups: list[Group] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -626,6 +628,7 @@ class _OrgBuilder:
             ledger,
             self.truth,
             self.external_org_ids,
+            build_groups(spec.seed, self.org_id, members, portal["created"]),
         )
         spent_year = org.total_credits(year_ago, self.last_day)
         purchased = max(10_000.0, round(spent_year * 1.35, -3))

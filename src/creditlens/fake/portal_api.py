@@ -1,44 +1,84 @@
 """The portal's REST replies for a :class:`DemoOrg`: request in, JSON payload out.
 
 This is the *responses* half of the moto split. It knows the paths, parameters and reply shapes of
-ArcGIS Online's sharing REST API (see ``shared/reference/arcgis-online-usage-api.md``) but not HTTP,
-TLS or tokens: the emulator adds those, and the demo connection calls :func:`handle_request`
-directly, so the demo and the emulator answer with the very same payloads.
+ArcGIS Online's sharing REST API but not HTTP, TLS or tokens: the emulator adds those, and the demo
+connection calls :func:`handle_request` directly, so the demo and the emulator answer with the very
+same payloads. Usage replies are in :mod:`creditlens.fake.usage_api`.
 
-Emulator choices where the real service is undocumented:
+Sources: ``shared/reference/arcgis-online-usage-api.md`` (usage) and
+``shared/reference/arcgis-online-groups-errors-oauth.md`` (groups, errors, credits, OAuth), each fact
+with its source there; what was checked here with the search tool is cited inline.
 
-- ``usage`` at ``period=1d`` answers windows of at most 60 buckets; a longer window gets an empty
-  ``data`` list, which is what users report of the real service for long ``1d`` queries. ``1h``
-  answers at most 24 buckets; ``1w`` and ``1m`` answer any window.
-- ``startTime`` snaps down to the bucket edge; a bucket is included when it starts before
-  ``endTime``; the reply's ``endTime`` is the edge after the last bucket.
-- History is kept for two years; older buckets are zero.
+Confirmed (with the source):
+
+- Paged replies carry ``total, start, num, nextStart`` with ``nextStart = -1`` on the last page;
+  ``arcgis`` pages group search while ``nextStart > 0`` and ``userList`` while ``> -1``
+  (``arcgis`` 2.4.4 ``gis/_impl/_portalpy.py`` ``search_groups``; ``gis/__init__.py`` ``user_list``).
+- ``gis.groups.search(q)`` and ``gis.users.search(q)`` POST ``community/groups`` and
+  ``community/users`` with ``q + " accountid:<orgId>"`` (same file, ``search_groups``/``search_users``).
+  ``gis.users.org_search`` GETs ``portals/self/users/search``; search replies list ``results``.
+- Group search result and group record fields, ``community/groups/<id>`` adding ``userMembership``
+  (RJS mocks ``groups/responses.ts``); ``community/groups/<id>/users`` is ``{owner, admins, users}``
+  of plain usernames, with the owner among the admins (developers.arcgis.com "Group Users");
+  ``userList`` has ``owner`` as a user object and pages with ``num`` 25 by default, 100 at most.
+- A missing or hidden group: ``400 COM_0003 "Group does not exist or is inaccessible."``; a
+  missing user: ``400 "User does not exist or is inaccessible."`` (``arcgis`` returns ``None`` on
+  exactly those texts).
+- A user's full record (email, groups, privileges) is "only accessible to the user themselves or to
+  an organization administrator" (developers.arcgis.com "User"); search results carry
+  ``groups: []`` (RJS ``mocks/users/user-search.ts``).
+- ``assignedCredits`` / ``availableCredits``: ``-1`` for members without an allocation when
+  budgeting is on (RJS ``user-search.ts``: most users ``-1 / -1``); ``null`` when the org has
+  budgeting off (Esri Runtime API reference, ``PortalUser.AvailableCredits``: "This value is null
+  if credit budgeting is turned off for the organization", found with the search tool).
+- Error bodies: ``499 GWM_0003 "Token Required"``, ``400 COM_0019 "Not logged in."``,
+  ``405 GWM_0005 "Method not supported."`` (RJS ``mocks/errors.ts``; KOOP; Web AppBuilder), sent
+  with HTTP 200.
+
+Chosen where the real service is undocumented:
+
+- Query syntax: :mod:`creditlens.fake.search_query` (fields, ``-``, ``OR``, prefix ``*``),
+  case-insensitive. Only the caller's own org is searched (``outside_org`` finds nothing more).
+- "Administrator" for private fields and group member lists means ``org_admin`` or a role with
+  ``portal:admin:viewUsers`` (the Credit Analyst custom role). A plain member sees other members
+  without email, privileges, groups, credits, storage or last login. ``portals/self/users`` and
+  searches send ``groups: []``; the full record (``community/users/<name>``, ``community/self``)
+  lists the groups with ``userMembership``, to the user and administrators.
+- ``userList`` includes the owner in ``users`` (``memberType: "owner"``). A private group is
+  found only by its members and administrators. Group search's default ``num`` is 10.
+- Item search (``search``) answers the shape with no results: the demo org has no items.
 """
 
 from __future__ import annotations
 
-import calendar
-import datetime as dt
-import itertools
-import math
 from collections.abc import Mapping
 
-import numpy as np
-
-from creditlens import gcpause
-from creditlens.dates import RETENTION_DAYS
 from creditlens.fake.demo_org import DemoOrg
-from creditlens.windows import DAY_MS, EPOCH
+from creditlens.fake.errors import error_payload
+from creditlens.fake.groups import Group, groups_of
+from creditlens.fake.search_query import matches, parse_query
+from creditlens.fake.usage_api import java_double, usage_reply
 
-MAX_BUCKETS = {"1h": 24, "1d": 60}
-USAGE_GROUP_KEYS = {"username": "username", "userorgid": "userOrgId", "stype": "stype", "etype": "etype"}
-USAGE_FILTERS = {"username": "username", "userOrgId": "userOrgId", "stype": "stype", "etype": "etype"}
+__all__ = ["error_payload", "handle_request", "java_double", "usage_reply"]
+
 MAX_PAGE = 100
-
-
-def error_payload(code: int, message: str, details: list[str] | None = None) -> dict:
-    """ArcGIS's error body, sent with HTTP 200."""
-    return {"error": {"code": code, "message": message, "details": details or []}}
+VIEW_USERS = "portal:admin:viewUsers"
+#: Fields only the user and administrators see.
+PRIVATE_USER_FIELDS = (
+    "email",
+    "privileges",
+    "groups",
+    "assignedCredits",
+    "availableCredits",
+    "storageUsage",
+    "storageQuota",
+    "lastLogin",
+    "mfaEnabled",
+)
+NO_PERMISSION = "You do not have permissions to access this resource or perform this operation."
+GROUP_GONE = "Group does not exist or is inaccessible."
+USER_DEFAULT_FIELDS = ("username", "fullname", "firstname", "lastname")
+GROUP_DEFAULT_FIELDS = ("id", "title", "description", "snippet", "tags", "owner")
 
 
 def handle_request(org: DemoOrg, username: str, path: str, params: Mapping[str, str]) -> dict:
@@ -47,41 +87,55 @@ def handle_request(org: DemoOrg, username: str, path: str, params: Mapping[str, 
     caller = org.member(username)
     if caller is None or caller.get("disabled"):
         return error_payload(498, "Invalid token.")
-    match parts:
-        case ["portals", "self"] | ["portals", org.org_id]:
-            return {**org.portal, "user": _public_user(caller)}
-        case ["portals", "self" | org.org_id, "users"]:
-            return _users_page(org, params)
-        case ["portals", "self" | org.org_id, "roles"]:
-            return _roles_page(org, params)
-        case ["portals", "self" | org.org_id, "usage"]:
+    params = _lower_keys(params)
+    match [p.lower() for p in parts]:
+        case ["portals", _] if _is_org(org, parts[1]):
+            return {**org.portal, "user": _full_user(org, caller)}
+        case ["portals", _, "users"] if _is_org(org, parts[1]):
+            return _paged([_listed_user(org, caller, u) for u in _sorted_users(org, params)], params, "users")
+        case ["portals", _, "users", "search"] if _is_org(org, parts[1]):
+            return _user_search(org, caller, params)
+        case ["portals", _, "roles"] if _is_org(org, parts[1]):
+            return _paged(org.roles, params, "roles")
+        case ["portals", _, "usage"] if _is_org(org, parts[1]):
             if not org.can_view_usage(caller["username"]):
-                return error_payload(
-                    403, "You do not have permissions to access this resource or perform this operation."
-                )
+                return error_payload(403, NO_PERMISSION)
             return usage_reply(org, params)
         case ["community", "self"]:
-            return _public_user(caller)
-        case ["community", "users", who]:
-            user = org.member(who)
-            return (
-                _public_user(user) if user else error_payload(400, f"User '{who}' does not exist or is inaccessible.")
-            )
+            return _full_user(org, caller)
+        case ["community", "users"]:
+            return _user_search(org, caller, params)
+        case ["community", "users", _]:
+            user = org.member(parts[2])
+            if user is None:
+                return error_payload(400, f"User '{parts[2]}' does not exist or is inaccessible.")
+            return _full_user(org, user) if _sees_private(caller, user) else _listed_user(org, caller, user)
+        case ["community", "groups"]:
+            return _group_search(org, caller, params)
+        case ["community", "groups", _]:
+            group = _visible_group(org, caller, parts[2])
+            return _group_record(org, group, caller) if group else error_payload(400, GROUP_GONE, [], "COM_0003")
+        case ["community", "groups", _, "users"]:
+            return _group_users(org, caller, parts[2])
+        case ["community", "groups", _, "userlist"]:
+            return _group_user_list(org, caller, parts[2], params)
+        case ["search"]:
+            return {"query": params.get("q", ""), **_paged([], params, "results")}
         case ["info"]:
             return {}
     return error_payload(400, "Unable to process request. Invalid URL", [f"'{path}' is not a supported resource."])
 
 
-def _public_user(user: dict) -> dict:
-    return dict(user)
+def _lower_keys(params: Mapping[str, str]) -> dict[str, str]:
+    """ArcGIS REST parameter names are case-insensitive (``applications()`` sends ``sType``)."""
+    return {str(k).lower(): v for k, v in params.items()}
 
 
-def _page_bounds(params: Mapping[str, str]) -> tuple[int, int]:
-    start = max(1, _int_param(params, "start", 1))
-    num = min(MAX_PAGE, max(0, _int_param(params, "num", 10)))
-    return start, num
+def _is_org(org: DemoOrg, key: str) -> bool:
+    return key.lower() == "self" or key == org.org_id
 
 
+# -- paging ---------------------------------------------------------------------------------------
 def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
     try:
         return int(params.get(name, default))
@@ -89,8 +143,9 @@ def _int_param(params: Mapping[str, str], name: str, default: int) -> int:
         return default
 
 
-def _paged(items: list, params: Mapping[str, str], key: str) -> dict:
-    start, num = _page_bounds(params)
+def _paged(items: list, params: Mapping[str, str], key: str, default_num: int = 10) -> dict:
+    start = max(1, _int_param(params, "start", 1))
+    num = min(MAX_PAGE, max(0, _int_param(params, "num", default_num)))
     page = items[start - 1 : start - 1 + num]
     following = start + len(page)
     return {
@@ -102,171 +157,189 @@ def _paged(items: list, params: Mapping[str, str], key: str) -> dict:
     }
 
 
-def _users_page(org: DemoOrg, params: Mapping[str, str]) -> dict:
+# -- users ----------------------------------------------------------------------------------------
+def _is_administrator(user: dict) -> bool:
+    return user.get("role") == "org_admin" or VIEW_USERS in user.get("privileges", ())
+
+
+def _sees_private(caller: dict, user: dict) -> bool:
+    return caller["username"] == user["username"] or _is_administrator(caller)
+
+
+def _listed_user(org: DemoOrg, caller: dict, user: dict) -> dict:
+    """A user as lists and searches show it: ``groups: []``, private fields only for administrators."""
+    record = dict(user, groups=[])
+    if not _sees_private(caller, user):
+        for name in PRIVATE_USER_FIELDS:
+            record.pop(name, None)
+    return record
+
+
+def _full_user(org: DemoOrg, user: dict) -> dict:
+    """The full record (the caller may see it): groups listed with the user's membership."""
+    username = user["username"]
+    groups = [_group_record(org, g, user) for g in groups_of(org.groups, username)]
+    return dict(user, groups=groups)
+
+
+def _sorted_users(org: DemoOrg, params: Mapping[str, str]) -> list[dict]:
     field = {"username": "username", "fullname": "fullName", "created": "created", "lastlogin": "lastLogin"}.get(
-        str(params.get("sortField", "username")).lower(), "username"
+        str(params.get("sortfield") or "username").lower(), "username"
     )
     users = sorted(org.members, key=lambda u: (u.get(field) is None, u.get(field) or 0))
-    if str(params.get("sortOrder", "asc")).lower() == "desc":
+    if str(params.get("sortorder", "asc")).lower() == "desc":
         users.reverse()
-    return _paged(users, params, "users")
+    return users
 
 
-def _roles_page(org: DemoOrg, params: Mapping[str, str]) -> dict:
-    return _paged(org.roles, params, "roles")
+def _user_fields(org: DemoOrg, user: dict, private: bool) -> dict[str, list[str]]:
+    fields = {
+        "username": [user["username"]],
+        "fullname": [user.get("fullName") or ""],
+        "firstname": [user.get("firstName") or ""],
+        "lastname": [user.get("lastName") or ""],
+        "accountid": [org.org_id],
+        "orgid": [org.org_id],
+        "role": [user.get("role") or ""],
+        "roleid": [user.get("roleId") or ""],
+        "userlicensetype": [user.get("userLicenseTypeId") or ""],
+        "provider": [user.get("provider") or ""],
+        "tags": list(user.get("tags") or []),
+    }
+    if private:
+        fields["email"] = [user.get("email") or ""]
+    return fields
 
 
-# -- usage ----------------------------------------------------------------------------------------
-def java_double(value: float) -> str:
-    """Format a float the way Java's ``Double.toString`` does: ``0.0``, ``2.0E-4``, ``1.4562242E7``."""
-    if value == 0:
-        return "0.0"
-    magnitude = abs(value)
-    if 1e-3 <= magnitude < 1e7:
-        text = repr(float(value))
-        return text if "." in text or "e" in text else f"{text}.0"
-    digits, exp = _shortest_digits(repr(float(value)))
-    sign = "-" if value < 0 else ""
-    body = digits[0] + "." + (digits[1:] or "0")
-    return f"{sign}{body}E{exp}"
-
-
-def _shortest_digits(text: str) -> tuple[str, int]:
-    """Significant digits and decimal exponent of Python's shortest float repr."""
-    text = text.lstrip("-")
-    if "e" in text:
-        coeff, exp_text = text.split("e")
-        exp = int(exp_text)
-    else:
-        coeff, exp = text, 0
-    whole, _, frac = coeff.partition(".")
-    digits = (whole + frac).lstrip("0")
-    lead_zeros = len(whole + frac) - len((whole + frac).lstrip("0"))
-    exponent = exp + len(whole) - 1 - lead_zeros
-    return digits.rstrip("0") or "0", exponent
-
-
-def _bucket_edges(period: str, start_ms: int, end_ms: int) -> list[int]:
-    """Bucket start times (ms, UTC) from ``start_ms`` snapped down, for buckets starting before ``end_ms``."""
-    if period == "1h":
-        step = 3_600_000
-        first = start_ms - start_ms % step
-        return list(range(first, end_ms, step)) if end_ms > first else []
-    if period in ("1d", "1w"):
-        step = DAY_MS * (7 if period == "1w" else 1)
-        first = start_ms - start_ms % DAY_MS
-        return list(range(first, end_ms, step)) if end_ms > first else []
-    day = EPOCH + dt.timedelta(milliseconds=start_ms)
-    month = dt.date(day.year, day.month, 1)
-    edges = []
-    while (ms := (month - EPOCH).days * DAY_MS) < end_ms:
-        edges.append(ms)
-        days_in = calendar.monthrange(month.year, month.month)[1]
-        month += dt.timedelta(days=days_in)
-    return edges
-
-
-def usage_reply(org: DemoOrg, params: Mapping[str, str]) -> dict:
-    """The ``portals/self/usage`` reply for ``params`` (all values are strings, as on the wire)."""
-    try:
-        start_ms, end_ms = int(float(params["startTime"])), int(float(params["endTime"]))
-    except (KeyError, TypeError, ValueError):
-        return error_payload(400, "Invalid or missing startTime or endTime.", ["startTime and endTime are epoch ms."])
-    period = str(params.get("period") or "1d")
-    if period not in ("1h", "1d", "1w", "1m"):
-        return error_payload(400, f"Invalid period '{period}'.", ["period must be one of 1h, 1d, 1w, 1m."])
-    if end_ms <= start_ms:
-        return error_payload(400, "endTime must be after startTime.")
-    variables = [v for v in str(params.get("vars") or "credits").split(",") if v in ("credits", "num")]
-    groupby = [
-        USAGE_GROUP_KEYS[g] for g in str(params.get("groupby") or "").lower().split(",") if g in USAGE_GROUP_KEYS
+def _user_search(org: DemoOrg, caller: dict, params: Mapping[str, str]) -> dict:
+    clauses = parse_query(params.get("q"))
+    admin = _is_administrator(caller)
+    found = [
+        _listed_user(org, caller, u)
+        for u in _sorted_users(org, params)
+        if matches(clauses, _user_fields(org, u, admin), USER_DEFAULT_FIELDS)
     ]
-    edges = _bucket_edges(period, start_ms, end_ms)
-    step_end = _edge_after(period, edges[-1]) if edges else start_ms
-    reply = {"startTime": edges[0] if edges else start_ms, "endTime": step_end, "period": period, "data": []}
-    if not edges or len(edges) > MAX_BUCKETS.get(period, math.inf):
-        return reply
-    first_day = EPOCH + dt.timedelta(days=edges[0] // DAY_MS)
-    last_day = EPOCH + dt.timedelta(days=(step_end - 1) // DAY_MS)
-    filters = {col: params[name] for name, col in USAGE_FILTERS.items() if params.get(name)}
-    keys, credits, num = org.usage_matrix(first_day, last_day, groupby, filters)
-    credits, num = _apply_retention(org, first_day, credits, num)
-    bucket_credits, bucket_num = _to_buckets(period, edges, first_day, credits, num)
-    reply["data"] = _usage_rows(keys, edges, variables, bucket_credits, bucket_num)
-    return reply
+    return {"query": params.get("q", ""), **_paged(found, params, "results")}
 
 
-def _edge_after(period: str, edge: int) -> int:
-    if period == "1h":
-        return edge + 3_600_000
-    if period == "1d":
-        return edge + DAY_MS
-    if period == "1w":
-        return edge + 7 * DAY_MS
-    day = EPOCH + dt.timedelta(milliseconds=edge)
-    return edge + calendar.monthrange(day.year, day.month)[1] * DAY_MS
+# -- groups ---------------------------------------------------------------------------------------
+def _visible_group(org: DemoOrg, caller: dict, group_id: str) -> Group | None:
+    group = next((g for g in org.groups if g.id == group_id), None)
+    if group is None or (group.access == "private" and not _may_see(group, caller)):
+        return None
+    return group
 
 
-def _apply_retention(org: DemoOrg, first_day: dt.date, credits: np.ndarray, num: np.ndarray):
-    oldest = org.last_day - dt.timedelta(days=RETENTION_DAYS - 1)
-    cut = (oldest - first_day).days
-    if cut > 0:
-        credits[:, :cut] = 0
-        num[:, :cut] = 0
-    return credits, num
+def _may_see(group: Group, caller: dict) -> bool:
+    return _is_administrator(caller) or group.member_type(caller["username"]) != "none"
 
 
-def _to_buckets(period: str, edges: list[int], first_day: dt.date, credits: np.ndarray, num: np.ndarray):
-    """Fold daily columns into the period's buckets (``1h`` spreads a day evenly over 24 hours)."""
-    if period == "1d":
-        return credits, num
-    if period == "1h":
-        day_ms = (first_day - EPOCH).days * DAY_MS
-        hours = [(e - day_ms) // 3_600_000 for e in edges]
-        cols = [h // 24 for h in hours]
-        spread_num = num[:, cols] // 24 + (np.array([h % 24 for h in hours]) < (num[:, cols] % 24))
-        return credits[:, cols] / 24.0, spread_num
-    first_ms = (first_day - EPOCH).days * DAY_MS
-    bounds = [(e - first_ms) // DAY_MS for e in edges] + [credits.shape[1]]
-    c = np.stack([credits[:, a:b].sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
-    n = np.stack([num[:, a:b].sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
-    return c, n
+def _group_fields(org: DemoOrg, group: Group) -> dict[str, list[str]]:
+    return {
+        "id": [group.id],
+        "title": [group.title],
+        "owner": [group.owner],
+        "tags": group.tags,
+        "description": [group.description],
+        "snippet": [group.snippet],
+        "access": [group.access],
+        "accountid": [org.org_id],
+        "orgid": [org.org_id],
+    }
 
 
-def _usage_rows(keys, edges: list[int], variables: list[str], credits: np.ndarray, num: np.ndarray) -> list[dict]:
-    """The reply's ``data`` rows, built column-wise: each distinct value is formatted once and every
-    occurrence shares its string, and the pairs are made by C-level ``zip``/``map``. The collector
-    is paused while the millions of small lists of a large org's reply are made."""
-    stamps = [str(e) for e in edges]
-    names = [str(c) for c in keys.columns]
-    key_records = (
-        [
-            dict(zip(names, values, strict=True))
-            for values in zip(*(keys[c].tolist() for c in keys.columns), strict=True)
-        ]
-        if names
-        else [{} for _ in range(len(keys))]
+def _group_summary(org: DemoOrg, group: Group) -> dict:
+    return {
+        "id": group.id,
+        "title": group.title,
+        "isInvitationOnly": True,
+        "owner": group.owner,
+        "description": group.description,
+        "snippet": group.snippet,
+        "tags": list(group.tags),
+        "typeKeywords": [],
+        "phone": None,
+        "sortField": "title",
+        "sortOrder": "asc",
+        "isViewOnly": False,
+        "thumbnail": None,
+        "created": group.created,
+        "modified": group.created,
+        "access": group.access,
+        "capabilities": [],
+        "isFav": False,
+        "isReadOnly": False,
+        "protected": False,
+        "autoJoin": False,
+        "notificationsEnabled": False,
+        "provider": None,
+        "providerGroupName": None,
+        "leavingDisallowed": False,
+        "hiddenMembers": False,
+        "orgId": org.org_id,
+    }
+
+
+def _group_record(org: DemoOrg, group: Group, viewer: dict) -> dict:
+    membership = {
+        "username": viewer["username"],
+        "memberType": group.member_type(viewer["username"]),
+        "applications": 0,
+    }
+    return {**_group_summary(org, group), "userMembership": membership, "collaborationInfo": {}}
+
+
+def _group_search(org: DemoOrg, caller: dict, params: Mapping[str, str]) -> dict:
+    clauses = parse_query(params.get("q"))
+    if params.get("filter"):
+        clauses = [c + f for c in clauses for f in parse_query(params["filter"])]
+    found = [
+        g
+        for g in org.groups
+        if (g.access != "private" or _may_see(g, caller))
+        and matches(clauses, _group_fields(org, g), GROUP_DEFAULT_FIELDS)
+    ]
+    field = str(params.get("sortfield") or "title").lower()
+    key = {"owner": lambda g: g.owner.lower(), "created": lambda g: g.created, "modified": lambda g: g.created}.get(
+        field, lambda g: g.title.lower()
     )
-    texts = {}
-    if "credits" in variables:
-        texts["credits"] = _formatted(credits, java_double)
-    if "num" in variables:
-        texts["num"] = _formatted(num, str)
+    found.sort(key=key, reverse=str(params.get("sortorder", "asc")).lower() == "desc")
+    reply = _paged([_group_summary(org, g) for g in found], params, "results")
+    return {"query": params.get("q", ""), **reply}
+
+
+def _group_users(org: DemoOrg, caller: dict, group_id: str) -> dict:
+    group = _visible_group(org, caller, group_id)
+    if group is None:
+        return error_payload(400, GROUP_GONE, [], "COM_0003")
+    if not _may_see(group, caller):
+        return error_payload(403, NO_PERMISSION, [], "GWM_0003")
+    return {"owner": group.owner, "admins": [group.owner, *group.admins], "users": list(group.users)}
+
+
+def _group_user_list(org: DemoOrg, caller: dict, group_id: str, params: Mapping[str, str]) -> dict:
+    group = _visible_group(org, caller, group_id)
+    if group is None:
+        return error_payload(400, GROUP_GONE, [], "COM_0003")
+    if not _may_see(group, caller):
+        return error_payload(403, NO_PERMISSION, [], "GWM_0003")
     rows = []
-    with gcpause.paused():
-        for i, record in enumerate(key_records):
-            # Absent keys stay absent: a public account has no userOrgId, unattributed usage no username.
-            row = {k: v for k, v in record.items() if v != ""}
-            for var, matrix in texts.items():
-                row[var] = list(map(list, zip(stamps, matrix[i].tolist(), strict=True)))
-            rows.append(row)
-    return rows
-
-
-def _formatted(values: np.ndarray, fmt) -> np.ndarray:
-    """An object array of ``fmt(v)`` for every value, calling ``fmt`` once per distinct value."""
-    if values.size == 0:
-        return np.empty(values.shape, dtype=object)
-    distinct, where = np.unique(values, return_inverse=True)
-    texts = np.fromiter(map(fmt, distinct.tolist()), dtype=object, count=len(distinct))
-    return texts[where.reshape(values.shape)]
+    for username in group.everyone:
+        user = org.member(username) or {}
+        rows.append(
+            {
+                "username": username,
+                "fullName": user.get("fullName", ""),
+                "memberType": group.member_type(username),
+                "thumbnail": None,
+                "joined": group.joined.get(username),
+            }
+        )
+    field = str(params.get("sortfield") or "username").lower()
+    sort_key = {"membertype": "memberType", "joined": "joined"}.get(field, "username")
+    rows.sort(key=lambda r: str(r[sort_key]).lower() if sort_key != "joined" else r["joined"] or 0)
+    if str(params.get("sortorder", "asc")).lower() == "desc":
+        rows.reverse()
+    owner = org.member(group.owner) or {}
+    reply = _paged(rows, params, "users", default_num=25)
+    return {**reply, "owner": {"username": group.owner, "fullName": owner.get("fullName", "")}}
