@@ -217,3 +217,69 @@ def test_monthly_trend_adds_up_to_each_line(fetched):
         assert per_line[line["cost_center"]] == pytest.approx(line["credits"], rel=1e-9)
     assert set(trend["period"].dt.day) == {1}
     assert trend["period"].nunique() == len(pd.period_range(usage["day"].min(), usage["day"].max(), freq="M"))
+
+
+# -- groups ------------------------------------------------------------------------------------------
+def department_members(small_org) -> dict[str, list[str]]:
+    """The model's own department groups (owner, admins and users), lower-case: independent of our fetching."""
+    return {g.title: [u.lower() for u in g.everyone] for g in small_org.groups if C.DEFAULT_GROUP_TAG in g.tags}
+
+
+def test_group_based_chargeback_splits_evenly_and_sums_to_the_org_total(fetched, small_org, emulator):
+    conn, members, usage, org_total = fetched
+    emulator.clear_requests()
+    centers = C.groups_cost_centers(conn, members, tag="chargeback")
+    departments = department_members(small_org)
+    assert set(centers.groups) == set(departments)
+    cb = C.build_chargeback(usage, members, conn.identity.org_id, centers, Pricing(0.1, "USD"), org_total)
+    assert_sums_to(cb.table, org_total)
+    assert cb.check.ok
+    membership: dict[str, list[str]] = {}
+    for title, names in departments.items():
+        for name in names:
+            membership.setdefault(name, []).append(title)
+    split = {name for name, titles in membership.items() if len(titles) == 2}
+    assert split, "the demo org has members in two department groups"
+    assert centers.split_members == len(split)
+    assert f"{len(split)} members in several chosen groups are split evenly" in centers.describe()
+    per_member = member_credits(usage, members, conn.identity.org_id)
+    lines = cb.table.set_index("cost_center")
+    for title, names in departments.items():
+        expected = sum(per_member.get(n, 0.0) / len(membership[n]) for n in names)
+        assert lines.loc[title, "credits"] == pytest.approx(expected, rel=1e-9)
+        assert lines.loc[title, "members"] == len(set(names))
+    outside = [n for n in members["username"].str.lower() if n not in membership]
+    assert lines.loc[C.LINE_LABELS[C.NO_COST_CENTER], "members"] == len(outside) > 0
+    someone = sorted(split, key=lambda n: -per_member.get(n, 0.0))[0]
+    for title in membership[someone]:
+        drill = C.line_members(cb, members, title).set_index("username")
+        row = drill.loc[drill.index.str.lower() == someone].iloc[0]
+        assert row["weight"] == 0.5
+        assert row["charged_credits"] == pytest.approx(per_member[someone] / 2, rel=1e-9)
+    paths = [r["path"] for r in emulator.requests]
+    assert any(p.endswith("community/groups") for p in paths)
+    assert sum(p.lower().endswith("/userlist") for p in paths) == len(departments)
+
+
+def test_groups_and_their_members_are_paged(fetched, small_org, emulator, monkeypatch):
+    conn = fetched[0]
+    monkeypatch.setattr(C, "GROUP_PAGE", 4)  # a small page, so the org's few groups take several
+    emulator.clear_requests()
+    groups = C.fetch_groups(conn)
+    assert sorted(g.id for g in groups) == sorted(g.id for g in small_org.groups)  # the admin sees every group
+    searches = [r for r in emulator.requests if r["path"].endswith("community/groups")]
+    assert [r["params"]["start"] for r in searches] == [str(1 + 4 * i) for i in range(len(searches))]
+    assert len(searches) == -(-len(small_org.groups) // 4)
+    biggest = max(small_org.groups, key=lambda g: len(g.everyone))
+    emulator.clear_requests()
+    fetched_group = C.fetch_group_members(conn, next(g for g in groups if g.id == biggest.id))
+    assert sorted(fetched_group.members) == sorted(biggest.everyone)
+    assert len([r for r in emulator.requests if r["path"].lower().endswith("/userlist")]) == -(
+        -len(biggest.everyone) // 4
+    )
+
+
+def test_no_group_with_the_tag_is_one_clear_message(fetched):
+    conn, members, _, _ = fetched
+    with pytest.raises(C.CostCenterError, match="No groups tagged 'no-such-tag'"):
+        C.groups_cost_centers(conn, members, tag="no-such-tag")

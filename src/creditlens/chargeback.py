@@ -16,20 +16,29 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
-from creditlens import reports
-from creditlens.errors import CreditLensError
+from creditlens import charts, reports
+from creditlens.errors import CreditLensError, PortalError
 from creditlens.money import Pricing, allocated_costs, costs
+from creditlens.portal import PortalConnection
 from creditlens.services import service_name
 
 GROUPS, FILE, ROLE, USER_TYPE = "groups", "file", "role", "user_type"
 SOURCES = (GROUPS, FILE, ROLE, USER_TYPE)
 SOURCE_LABELS = {GROUPS: "ArcGIS Online groups", FILE: "A mapping file", ROLE: "Role", USER_TYPE: "User type"}
+_SOURCE_PHRASES = {
+    GROUPS: "ArcGIS Online groups",
+    FILE: "a mapping file",
+    ROLE: "members' role",
+    USER_TYPE: "members' user type",
+}
 
 COST_CENTER, NO_COST_CENTER, OVERHEAD, UNATTRIBUTED = "cost_center", "no_cost_center", "overhead", "unattributed"
 LINE_LABELS = {
@@ -112,7 +121,7 @@ class CostCenters:
         return sorted(self.assignments["cost_center"].unique(), key=str.lower)
 
     def describe(self) -> str:
-        text = f"Cost centers from {SOURCE_LABELS[self.source].lower()}"
+        text = f"Cost centers from {_SOURCE_PHRASES[self.source]}"
         if self.source == GROUPS and self.split_members:
             text += (
                 f"; {self.split_members:,} {_plural(self.split_members, 'member')} in several chosen groups "
@@ -279,6 +288,69 @@ def from_groups(groups: Sequence[Group], members: pd.DataFrame) -> CostCenters:
     frame = pd.DataFrame(sorted(pairs), columns=["key", "cost_center"])
     frame["weight"] = 1.0 / frame.groupby("key")["key"].transform("size").astype(float)
     return CostCenters(GROUPS, frame.reset_index(drop=True), groups=tuple(names))
+
+
+# -- fetching groups (the only I/O here: through the portal connection, i.e. the real arcgis client) -----
+GROUP_PAGE = 100
+MAX_PAGES = 10_000  # a hard stop against a server that never says -1
+DEFAULT_GROUP_TAG = "chargeback"
+
+
+def _paged(conn: PortalConnection, path: str, key: str, params: dict[str, str]) -> list[dict]:
+    """Every item of a paged reply (``start``/``num``/``nextStart``, -1 on the last page)."""
+    items: list[dict] = []
+    start = 1
+    for _ in range(MAX_PAGES):
+        page = conn.post(path, {**params, "start": str(start), "num": str(GROUP_PAGE)})
+        batch = page.get(key) if isinstance(page, dict) else None
+        if not isinstance(batch, list):
+            raise PortalError(f"The portal's {key} list has an unexpected shape.")
+        items.extend(b for b in batch if isinstance(b, dict))
+        try:
+            next_start = int(page.get("nextStart", -1))
+        except (TypeError, ValueError):
+            next_start = -1
+        if next_start <= start or not batch:
+            return items
+        start = next_start
+    return items
+
+
+def fetch_groups(conn: PortalConnection) -> list[Group]:
+    """The org's groups (id, title, tags), without members, paged."""
+    org_id = conn.identity.org_id
+    query = f"orgid:{org_id}" if org_id else "*"
+    found = _paged(conn, "community/groups", "results", {"q": query, "sortField": "title", "sortOrder": "asc"})
+    groups = {}
+    for g in found:
+        gid = str(g.get("id") or "")
+        if gid and gid not in groups:
+            tags = tuple(str(t) for t in g.get("tags") or () if isinstance(t, str))
+            groups[gid] = Group(gid, str(g.get("title") or gid), tags)
+    return list(groups.values())
+
+
+def fetch_group_members(conn: PortalConnection, group: Group) -> Group:
+    """``group`` with its members (owner, admins and users) from ``userList``, paged."""
+    rows = _paged(conn, f"community/groups/{group.id}/userList", "users", {})
+    names = [str(r.get("username") or "") for r in rows]
+    return Group(group.id, group.title, group.tags, tuple(dict.fromkeys(n for n in names if n)))
+
+
+def groups_cost_centers(
+    conn: PortalConnection, members: pd.DataFrame, tag: str | None = None, group_ids: Sequence[str] | None = None
+) -> CostCenters:
+    """Cost centers from the groups tagged ``tag`` or listed in ``group_ids``, their members fetched."""
+    groups = fetch_groups(conn)
+    chosen = (
+        [g for g in groups if g.id in set(group_ids)]
+        if group_ids is not None
+        else groups_with_tag(groups, tag or DEFAULT_GROUP_TAG)
+    )
+    if not chosen:
+        what = f"tagged '{tag or DEFAULT_GROUP_TAG}'" if group_ids is None else "chosen"
+        raise CostCenterError(f"No groups {what} were found in this organization, so there are no cost centers.")
+    return from_groups([fetch_group_members(conn, g) for g in chosen], members)
 
 
 # -- the chargeback table -------------------------------------------------------------------------------
@@ -463,3 +535,46 @@ def chargeback_note(chargeback: Chargeback) -> str | None:
     if not chargeback.complete:
         return "Incomplete: some usage windows could not be loaded, so these totals are short."
     return None
+
+
+# -- the chart (a pure Altair spec: the page and the PDF draw the same one) ---------------------------
+FIXED_LINE_COLORS = {
+    LINE_LABELS[NO_COST_CENTER]: "#bab0ac",
+    LINE_LABELS[OVERHEAD]: "#9d9d9d",
+    LINE_LABELS[UNATTRIBUTED]: "#6b6b6b",
+}
+
+
+def monthly_chart(trend: pd.DataFrame, height: int = 320) -> alt.Chart:
+    """Stacked bars of credits per UTC month and line (``trend`` from :func:`monthly_trend`); fixed lines in greys."""
+    order = list(dict.fromkeys(trend["cost_center"]))
+    centers = [name for name in order if name not in FIXED_LINE_COLORS]
+    colors = [charts.PALETTE[i % len(charts.PALETTE)] for i in range(len(centers))]
+    fixed = [name for name in FIXED_LINE_COLORS if name in order]
+    domain = [*centers, *fixed]
+    return (
+        alt.Chart(charts.chart_frame(trend, "month"))
+        .mark_bar(stroke="white", strokeWidth=0.5)
+        .encode(
+            x=alt.X(
+                "period:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%b %Y", tickCount="month")
+            ),
+            x2="period_end:T",
+            y=alt.Y("sum(credits):Q", title="Credits", axis=alt.Axis(format=",.0f")),
+            color=alt.Color(
+                "cost_center:N",
+                title="Cost center",
+                sort=domain,
+                scale=alt.Scale(domain=domain, range=[*colors, *(FIXED_LINE_COLORS[n] for n in fixed)]),
+                legend=alt.Legend(orient="bottom", columns=3, labelLimit=220),
+            ),
+            order=alt.Order("stack_rank:Q", sort="ascending"),
+            tooltip=[
+                alt.Tooltip("period:T", timeUnit="utcyearmonth", title="Month"),
+                alt.Tooltip("cost_center:N", title="Cost center"),
+                alt.Tooltip("credits:Q", title="Credits", format=",.2f"),
+            ],
+        )
+        .transform_calculate(stack_rank=f"indexof({json.dumps(domain)}, datum.cost_center)")
+        .properties(height=height)
+    )
