@@ -142,3 +142,12 @@ def test_granularity_rules():
     assert R.resolve_granularity("month", d(2026, 1, 1), d(2026, 1, 2)) == "month"
     with pytest.raises(ValueError):
         R.period_buckets(d(2026, 1, 1), d(2026, 1, 2), "fortnight")
+
+
+def test_by_the_hour_only_the_hours_not_yet_over_are_provisional():
+    now = dt.datetime(2026, 12, 1, 13, 20, tzinfo=dt.UTC)
+    buckets = R.period_buckets(d(2026, 12, 1), d(2026, 12, 1), "hour", today=now)
+    provisional = buckets.loc[buckets["provisional"], "period"]
+    assert provisional.min() == pd.Timestamp("2026-12-01 13:00") and len(provisional) == 11
+    days = R.period_buckets(d(2026, 11, 30), d(2026, 12, 1), "day", today=now)
+    assert days["provisional"].tolist() == [False, True]

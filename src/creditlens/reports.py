@@ -271,12 +271,16 @@ def resolve_granularity(choice: str | None, start: dt.date, end: dt.date) -> str
     return choose_granularity(start, end)
 
 
-def period_buckets(start: dt.date, end: dt.date, granularity: str, today: dt.date | None = None) -> pd.DataFrame:
+def period_buckets(
+    start: dt.date, end: dt.date, granularity: str, today: dt.date | dt.datetime | None = None
+) -> pd.DataFrame:
     """Every bucket of ``start``..``end`` (UTC, inclusive), oldest first.
 
     ``period``/``period_end`` are the whole bucket (weeks start on Mondays, months on the 1st);
     ``shown_start``/``shown_end`` are its part inside the range, which is what a chart draws;
-    ``partial`` says the range covers only part of it; ``provisional`` that it reaches into ``today``.
+    ``partial`` says the range covers only part of it; ``provisional`` that it is not over by
+    ``today``: a day means "anything reaching into that UTC day", a datetime (UTC) "anything ending
+    after that moment", so an hourly chart of today marks only the hours not yet over.
     """
     if granularity not in GRANULARITIES:
         raise ValueError(f"granularity must be one of {GRANULARITIES}, not {granularity!r}")
@@ -302,11 +306,17 @@ def period_buckets(start: dt.date, end: dt.date, granularity: str, today: dt.dat
             "partial": (shown_end - shown_start) < (ends - starts),
             "provisional": np.zeros(len(starts), dtype=bool)
             if today is None
-            else np.asarray(shown_end > pd.Timestamp(today)),
+            else np.asarray(shown_end > _utc_naive(today)),
         }
     )
     frame["note"] = [_bucket_note(row, granularity) for row in frame.itertuples(index=False)]
     return frame
+
+
+def _utc_naive(moment: dt.date | dt.datetime) -> pd.Timestamp:
+    """A day's UTC midnight, or a moment in UTC without its zone (the frames' times are naive UTC)."""
+    stamp = pd.Timestamp(moment)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo is not None else stamp
 
 
 def _bucket_note(bucket, granularity: str) -> str:
@@ -317,7 +327,7 @@ def _bucket_note(bucket, granularity: str) -> str:
         whole = (bucket.period_end - bucket.period).days
         notes.append(f"partial: {covered} of {whole} days in the range")
     if bucket.provisional:
-        notes.append("provisional: today (UTC) is still being counted")
+        notes.append("provisional: still being counted")
     return "; ".join(notes)
 
 
@@ -355,7 +365,7 @@ def _zero_filled(
     granularity: str,
     start: dt.date | None,
     end: dt.date | None,
-    today: dt.date | None,
+    today: dt.date | dt.datetime | None,
     order: list[str] | None = None,
 ) -> pd.DataFrame:
     """Credits per bucket × series label, with a row (zero when idle) for every pair."""
@@ -388,7 +398,7 @@ def service_trend(
     granularity: str,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    today: dt.date | None = None,
+    today: dt.date | dt.datetime | None = None,
 ) -> pd.DataFrame:
     """Credits per bucket and service: the stacked chart's data, zero-filled over the range.
 
@@ -408,7 +418,7 @@ def user_trend(
     top_n: int = 5,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    today: dt.date | None = None,
+    today: dt.date | dt.datetime | None = None,
 ) -> pd.DataFrame:
     """Credits per bucket for the ``top_n`` usernames by credits, the rest summed as "Everyone else";
     zero-filled, so a user idle on a day is at zero that day."""
@@ -430,7 +440,7 @@ def member_trend(
     granularity: str,
     start: dt.date | None = None,
     end: dt.date | None = None,
-    today: dt.date | None = None,
+    today: dt.date | dt.datetime | None = None,
 ) -> pd.DataFrame:
     """One username's credits per bucket and service (the drill-down chart's data)."""
     key = "" if username == UNATTRIBUTED_LABEL else username
