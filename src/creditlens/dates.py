@@ -47,13 +47,25 @@ def parse_day(text: str, what: str = "date") -> dt.date:
         raise InvalidDateRange(f"The {what} '{text}' is not a date. Use YYYY-MM-DD, for example 2026-01-31.") from None
 
 
-def validate_range(start: dt.date, end: dt.date, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
-    """Check an inclusive UTC range against what the usage endpoint can answer."""
+def validate_range(
+    start: dt.date, end: dt.date, today: dt.date | None = None, *, clamp_future_end: bool = True
+) -> tuple[dt.date, dt.date]:
+    """Check an inclusive UTC range against what the usage endpoint can answer.
+
+    An end after today is cut to today for the app (its pickers say so); with
+    ``clamp_future_end=False`` (the CLI) it is refused, so a file never silently covers fewer days
+    than its command line asked for.
+    """
     today = today or utc_today()
     if end < start:
         raise InvalidDateRange(f"The range ends ({end}) before it starts ({start}). Swap the dates.")
     if start > today:
         raise InvalidDateRange(f"The range starts in the future ({start}); today is {today} (UTC).")
+    if end > today and not clamp_future_end:
+        raise InvalidDateRange(
+            f"The range ends in the future ({end}); today is {today} (UTC), the last day with usage. "
+            f"End it on {today} or earlier."
+        )
     if (end - start).days + 1 > RETENTION_DAYS:
         raise InvalidDateRange("The range is longer than two years, the most ArcGIS Online keeps. Shorten it.")
     if start < oldest_day(today):

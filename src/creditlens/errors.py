@@ -6,6 +6,7 @@ Messages never carry a password or token: :func:`redact` scrubs text that came f
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, quote_plus
 
 
 class CreditLensError(Exception):
@@ -61,13 +62,38 @@ _SECRET_PATTERNS = (
     re.compile(r"(?i)(bearer\s+)([A-Za-z0-9._\-~+/=]+)"),
     re.compile(r"(?i)('(?:token|password)':\s*')([^']+)"),
 )
+#: ``user:password@`` in a URL: the password part, whatever it is.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+
+
+#: What ends a token in a message: blanks, quotes, brackets and URL separators (not ``.`` or ``:``,
+#: which are inside host names and addresses).
+_DELIMITERS = r"\s'\"`=&?/,;()\[\]{}<>"
 
 
 def redact(text: str, *secrets: str | None) -> str:
-    """Remove token-like parameters and any of ``secrets`` from ``text``."""
+    """Remove token-like parameters, URL passwords and any of ``secrets`` (as whole tokens) from ``text``.
+
+    Classify a message *before* redacting it: masking can change words. A secret is masked only
+    where it stands alone (not inside a longer word, number or host name), so the password ``1``
+    leaves ``org1.example.com:8443`` readable; its percent-encoded forms are masked the same way.
+    """
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + ("=" if m.group(1)[-1:].isalpha() else "") + "***", text)
+    text = _URL_USERINFO.sub(lambda m: m.group(1) + ":***@", text)
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "***")
+            text = mask_whole_token(text, secret)
     return text
+
+
+def mask_whole_token(text: str, secret: str) -> str:
+    """``text`` with every stand-alone ``secret`` (raw or percent-encoded) replaced by ``***``.
+
+    Stand-alone: between delimiters (or the ends of the text), allowing sentence punctuation after it.
+    """
+    forms = sorted({secret, quote(secret, safe=""), quote_plus(secret, safe="")}, key=len, reverse=True)
+    alternatives = "|".join(re.escape(form) for form in forms)
+    before = rf"(?<![^{_DELIMITERS}])"
+    after = rf"(?=[.:!]*(?:[{_DELIMITERS}]|$))"
+    return re.sub(rf"{before}(?:{alternatives}){after}", "***", text)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from urllib3.util import Retry
+
 from creditlens.errors import (
     InvalidPortalURL,
     LoginFailed,
@@ -33,8 +35,15 @@ from creditlens.windows import UsageWindow
 log = logging.getLogger(__name__)
 
 DEMO_URL = "demo://northwind"
-DEFAULT_TIMEOUT_S = 120
+#: Seconds a request may wait for the portal's next bytes. Two tries at most (``READ_RETRIES``), so a
+#: portal that stops answering is named within about 2 × 60 s per request, not arcgis's 6 × 600 s.
+DEFAULT_TIMEOUT_S = 60
+CONNECT_TIMEOUT_S = 10  # opening the connection: a host that does not answer at all
+READ_RETRIES = 1
+STATUS_RETRIES = 5  # 429/413/5xx, as arcgis's own session does
+RETRY_AFTER_CAP_S = 30  # a Retry-After above this is waited for this long only, then asked again
 RELOGIN_GRACE_S = 10.0  # a sign-in this recent serves every window that saw the old token expire
+TOKEN_LOST = "The sign-in expired and signing in again did not help. Sign out and in."
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ def normalize_portal_url(url: str | None) -> str:
     """The portal's root URL (``https://host[/adaptor]``) from what a person typed.
 
     Accepts ``…/home`` and ``…/sharing/rest`` forms; refuses plain http and things that are not URLs.
+    A ``user:password@`` typed into the address is dropped, and no message repeats it.
     """
     text = (url or "").strip()
     if not text:
@@ -104,80 +114,169 @@ def normalize_portal_url(url: str | None) -> str:
     if "://" not in text:
         text = "https://" + text
     parts = urlsplit(text)
+    shown = display_url(text)
+    netloc = parts.netloc.rpartition("@")[2]  # never keep credentials typed into the URL
     if parts.scheme.lower() == "http":
         raise InvalidPortalURL(
-            f"'{url}' uses http. ArcGIS Online signs in over HTTPS only: use https://{parts.netloc}{parts.path}"
+            f"'{shown}' uses http. ArcGIS Online signs in over HTTPS only: use https://{netloc}{parts.path}"
         )
     if parts.scheme.lower() != "https":
-        raise InvalidPortalURL(f"'{url}' is not a web address. Use https://myorg.maps.arcgis.com")
+        raise InvalidPortalURL(f"'{shown}' is not a web address. Use https://myorg.maps.arcgis.com")
     host = parts.hostname or ""
     if not re.fullmatch(r"[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]", host) or ("." not in host and host != "localhost"):
-        raise InvalidPortalURL(f"'{url}' is not a valid portal address. Use https://myorg.maps.arcgis.com")
+        raise InvalidPortalURL(f"'{shown}' is not a valid portal address. Use https://myorg.maps.arcgis.com")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and netloc.endswith(":")):
+        raise InvalidPortalURL(f"'{shown}' has an invalid port: a port is a number from 1 to 65535.")
     path = parts.path
     lowered = path.lower()
     for trailer in _TRAILERS:
         if lowered.endswith(trailer):
             path = path[: len(path) - len(trailer)]
             break
-    netloc = parts.netloc.split("@")[-1]  # never keep credentials typed into the URL
     return f"https://{netloc.lower()}{path.rstrip('/')}"
 
 
+def display_url(text: str) -> str:
+    """``text`` as it may be shown: without any ``user:password@`` part."""
+    text = str(text).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    authority, slash, tail = rest.partition("/")
+    authority = authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{tail}"
+
+
 # -- the real client ----------------------------------------------------------------------------
+class BoundedRetry(Retry):
+    """urllib3's retry policy with ``Retry-After`` capped at :data:`RETRY_AFTER_CAP_S`.
+
+    A portal (or a proxy in front of it) that answers ``Retry-After: 3600`` would otherwise hold the
+    request for an hour. ``Retry.new`` builds every later state with ``type(self)``, so the cap stays.
+    """
+
+    def get_retry_after(self, response) -> float | None:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, RETRY_AFTER_CAP_S)
+
+
+def request_retry() -> BoundedRetry:
+    """The retry policy of every portal request: bounded reads, capped waits, arcgis's status list."""
+    return BoundedRetry(
+        total=STATUS_RETRIES + READ_RETRIES,
+        connect=1,
+        read=READ_RETRIES,
+        status=STATUS_RETRIES,
+        status_forcelist=(413, 429, 500, 502, 503, 504),
+        allowed_methods=None,  # POST too: every call Credit Lens makes only reads
+        raise_on_status=True,
+    )
+
+
+def bounded_adapter(ca_bundle: str | None):
+    """arcgis's own TLS adapter (trust store plus ``ca_bundle``) with :func:`request_retry`."""
+    from arcgis.auth.tools import EsriTrustStoreAdapter
+
+    return EsriTrustStoreAdapter(additional_certs=[ca_bundle] if ca_bundle else None, max_retries=request_retry())
+
+
 class ArcGISTransport:
-    """Calls the portal through ``arcgis``'s authenticated connection (``gis._con``)."""
+    """Calls the portal through ``arcgis``'s authenticated connection (``gis._con``).
+
+    Every call signs in again once when the portal says the token is gone (498/499), whatever the
+    resource: members, roles and ``portals/self`` as well as usage.
+    """
 
     def __init__(self, gis, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
         self._gis = gis
         self._rest = gis._portal.resturl  # ends with "/sharing/rest/"
-        self._timeout = timeout_s
+        self._timeout = (CONNECT_TIMEOUT_S, timeout_s)
         self._lock = threading.Lock()
         self._last_login = float("-inf")
+        self._logins = 0  # sign-ins so far: a call that saw the token fail under login n needs login n + 1
 
     def post(self, path: str, params: dict[str, str]) -> dict:
+        seen = self._logins
+        try:
+            return self._post_once(path, params)
+        except PortalError as exc:
+            if not exc.is_token_expired:
+                raise
+        log.info("the portal dropped the token on %s; signing in again", path.split("/")[-1])
+        self._sign_in_again(seen)
+        try:
+            return self._post_once(path, params)
+        except PortalError as exc:
+            if exc.is_token_expired:
+                raise PortalError(TOKEN_LOST, exc.code) from None
+            raise
+
+    def _post_once(self, path: str, params: dict[str, str]) -> dict:
         try:
             reply = self._gis._con.post(self._rest + path.lstrip("/"), dict(params, f="json"), timeout=self._timeout)
         except Exception as exc:  # arcgis raises bare Exception for everything
             raise portal_error_from(exc) from None
         if not isinstance(reply, dict):
             raise PortalError("The portal answered with something that is not JSON.")
+        if path.strip("/") == "portals/self" and "user" not in reply:
+            # arcgis re-sends a call whose token failed without any token, and portals/self then
+            # answers as for an anonymous visitor: no user. That is a lost token, not a reply.
+            raise PortalError("Token Required.", 499)
         return reply
 
     def relogin(self) -> None:
-        """Sign in again through ``arcgis``'s own auth handler, once for all windows in flight.
+        """Sign in again, unless another caller did within :data:`RELOGIN_GRACE_S`.
 
         Windows fetched concurrently all meet the expired token at about the same time; the lock
-        and the grace period make the first one sign in and the others reuse its new token,
-        instead of racing handshakes on one auth object.
+        and the grace period make the first one sign in and the others reuse its new token.
         """
         with self._lock:
             if time.monotonic() - self._last_login < RELOGIN_GRACE_S:
                 return
-            auth = getattr(self._gis._con._session, "auth", None)
-            if auth is not None and hasattr(auth, "_auth_token"):
-                auth._auth_token = None
-                # arcgis strips the token from paths that once answered "invalid token"; start clean.
-                no_go = getattr(auth, "_no_go_token", None)
-                if isinstance(no_go, set):
-                    no_go.clear()
-                try:
-                    _ = auth.token  # the handshake, now, under the lock
-                except Exception as exc:
-                    raise portal_error_from(exc) from None
-            self._last_login = time.monotonic()
+            self._handshake()
+
+    def _sign_in_again(self, seen: int) -> None:
+        """Sign in again once for every call that saw sign-in number ``seen`` fail (under the lock)."""
+        with self._lock:
+            if self._logins != seen:  # someone signed in after this call began: use that token
+                return
+            self._handshake()
+
+    def _handshake(self) -> None:
+        """A new token through ``arcgis``'s own auth handler, now (the caller holds the lock)."""
+        auth = getattr(self._gis._con._session, "auth", None)
+        if auth is not None and hasattr(auth, "_auth_token"):
+            auth._auth_token = None
+            # arcgis strips the token from paths that once answered "invalid token"; start clean.
+            no_go = getattr(auth, "_no_go_token", None)
+            if isinstance(no_go, set):
+                no_go.clear()
+            try:
+                _ = auth.token  # the handshake, now, under the lock
+            except Exception as exc:
+                raise portal_error_from(exc) from None
+        self._last_login = time.monotonic()
+        self._logins += 1
 
 
 _CODE = re.compile(r"\(Error Code: (\d+)\)")
 
 
 def portal_error_from(exc: BaseException) -> PortalError:
-    """Turn an ``arcgis`` exception into a :class:`PortalError` with the code and a safe message."""
-    text = redact(str(exc))
+    """Turn an ``arcgis`` exception into a :class:`PortalError` with the code and a safe message.
+
+    The text is classified first and redacted after (redacting can change the words we look for);
+    only a portal's own one-line JSON error message is ever repeated, never a web page or urllib3's text.
+    """
+    text = str(exc)
     match = _CODE.search(text)
     code = int(match.group(1)) if match else None
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     lowered = text.lower()
-    if code is None and ("<html" in lowered or "<!doctype" in lowered):
+    if code is None and looks_like_html(text):
         return PortalError("The portal answered with an HTML error page instead of JSON.", None)
     looks_like_json = text.lstrip()[:1] in ("{", "[")
     if code is None and (looks_like_json or "expecting value" in lowered or "jsondecode" in lowered):
@@ -186,9 +285,19 @@ def portal_error_from(exc: BaseException) -> PortalError:
         return PortalError("The portal did not answer in time.", None)
     if code is None and ("max retries" in lowered or "too many" in lowered or "retryerror" in lowered):
         status = re.search(r"too many (\d{3}) error", lowered)
+        if status is None and "connection" in lowered:
+            return PortalError("The connection to the portal failed.", None)
         detail = f" (HTTP {status.group(1)})" if status else ""
         return PortalError(f"The portal kept failing{detail} after several retries.", None)
-    return PortalError(first[:300], code)
+    if code is None and ("connection" in lowered or "httpsconnectionpool" in lowered):
+        return PortalError("The connection to the portal failed.", None)
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return PortalError(redact(first)[:300], code)
+
+
+def looks_like_html(text: str) -> bool:
+    head = text.lstrip()[:2000].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype" in head or "<body" in head or "<head" in head)
 
 
 def connect(
@@ -220,36 +329,68 @@ def _sign_in(portal_url: str, username: str, password: str, ca_bundle: str | Non
 
     kwargs = {"ca_bundles": ca_bundle} if ca_bundle else {}
     try:
-        return GIS(portal_url, username, password, timeout=timeout_s, **kwargs)
+        # arcgis also uses ``timeout`` as the token's lifetime in minutes, so it stays a number here;
+        # the adapter bounds retries and Retry-After for sign-in and every later call.
+        return GIS(
+            portal_url,
+            username,
+            password,
+            timeout=timeout_s,
+            adapter={"https://": bounded_adapter(ca_bundle)},
+            **kwargs,
+        )
     except Exception as exc:
         raise _login_error(exc, portal_url, password) from None
 
 
 def _login_error(exc: BaseException, portal_url: str, password: str) -> Exception:
-    text = redact(str(exc), password)
+    """One sentence for a failed sign-in, in our words: matched on the raw text, then masked."""
+    text = str(exc)
     lowered = text.lower()
     host = urlsplit(portal_url).netloc
     if "invalid username or password" in lowered or "unable to generate token" in lowered:
         return LoginFailed("Sign-in failed: the username or password is wrong.")
     if "certificate" in lowered or "ssl" in lowered:
         return PortalUnreachable(f"Could not open a secure connection to {host}: its certificate is not trusted.")
-    unreachable = (
-        "name or service not known",
-        "failed to resolve",
-        "connection refused",
-        "max retries",
-        "timed out",
-        "newconnectionerror",
-        "nodename nor servname",
-        "connection aborted",
-        "temporary failure in name resolution",
-        "no route to host",
-        "network is unreachable",
-    )
-    if any(marker in lowered for marker in unreachable):
+    if "timed out" in lowered or "timeout" in lowered:
+        return PortalUnreachable(f"{host} did not answer in time. Check the address and your network.")
+    if any(marker in lowered for marker in _UNREACHABLE):
         return PortalUnreachable(f"Could not reach {host}. Check the address and your network.")
+    not_org = f"{portal_url} is not an ArcGIS Online organization address"
+    if looks_like_html(text) or "expecting value" in lowered or "jsondecode" in lowered:
+        return NotArcGISOnline(
+            f"{not_org}: it answered with a web page, not the portal's API. "
+            "Use your organization's URL, e.g. https://myorg.maps.arcgis.com"
+        )
+    if "(error code: 404)" in lowered or lowered.startswith("not found") or "does not exist" in lowered:
+        return NotArcGISOnline(
+            f"{not_org}: the server has no ArcGIS portal there (Not Found). "
+            "Use your organization's URL, e.g. https://myorg.maps.arcgis.com"
+        )
+    if "invalid url" in lowered or "failed to parse" in lowered:
+        return InvalidPortalURL(
+            f"'{display_url(portal_url)}' is not a valid portal address. Use https://myorg.maps.arcgis.com"
+        )
+    match = _CODE.search(text)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return LoginFailed(f"Sign-in to {host} failed: {first[:200]}")
+    if match is None or looks_like_html(first) or "connectionpool" in first.lower():
+        return LoginFailed(f"Sign-in to {host} failed ({type(exc).__name__}).")
+    return LoginFailed(f"Sign-in to {host} failed: {redact(first, password)[:200]}")
+
+
+_UNREACHABLE = (
+    "name or service not known",
+    "failed to resolve",
+    "connection refused",
+    "max retries",
+    "newconnectionerror",
+    "nodename nor servname",
+    "connection aborted",
+    "temporary failure in name resolution",
+    "no route to host",
+    "network is unreachable",
+    "a connection error has occurred",
+)
 
 
 def _check_arcgis_online(portal: dict) -> None:

@@ -13,22 +13,33 @@ Every error is one line on stderr with a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+from types import ModuleType
 
-from creditlens.cli import access_code, export
-from creditlens.cli.common import EXIT_ERROR, CliError, fail
+from creditlens.cli.common import EXIT_ERROR, CliError, fail, silence_stdout
 
 __all__ = ["CliError", "build_parser", "main"]
 
-#: The commands, in the order ``--help`` lists them.
-COMMANDS = (export, access_code)
+#: The commands, in the order ``--help`` lists them: one line per module of ``creditlens.cli``
+#: (its name, or the module itself). A new command adds one line here.
+COMMANDS: tuple[str | ModuleType, ...] = (
+    "export",
+    "access_code",
+    "alerts",
+)
+
+
+def command_module(entry: str | ModuleType) -> ModuleType:
+    """The module behind one ``COMMANDS`` entry."""
+    return entry if isinstance(entry, ModuleType) else importlib.import_module(f"creditlens.cli.{entry}")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="creditlens", description="ArcGIS Online credit usage per member.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in COMMANDS:
-        command.add_parser(sub)
+    for entry in COMMANDS:
+        command_module(entry).add_parser(sub)
     emulator = sub.add_parser("emulator", help="serve a synthetic org over HTTPS for trying the real login path")
     emulator.add_argument("emulator_args", nargs=argparse.REMAINDER)
     return parser
@@ -48,4 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except CliError as exc:  # commands raise this with a message already safe to print
         return fail(str(exc))
+    except BrokenPipeError:  # a reader that went away while a command printed (``| head``)
+        silence_stdout()
+        return fail("Standard output was closed before everything was written.")
     return EXIT_ERROR

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
+
 from creditlens.errors import CreditLensError
 from creditlens.fake.demo_org import OrgSpec
 from creditlens.portal import PortalConnection, connect, connect_demo, normalize_portal_url
@@ -66,15 +68,55 @@ def open_connection(args: argparse.Namespace, password: str | None) -> PortalCon
     return connect(args.portal, args.username, password or "", ca_bundle=args.ca_bundle)
 
 
+#: The first column of a report written with ``--allow-partial`` from an incomplete fetch.
+INCOMPLETE_COLUMN = "incomplete"
+
+
+def mark_incomplete(frame: pd.DataFrame, warning: str) -> pd.DataFrame:
+    """``frame`` with a first column naming what is missing on every row, so the file says so itself."""
+    marked = frame.copy()
+    marked.insert(0, INCOMPLETE_COLUMN, warning)
+    return marked
+
+
 def write_output(payload: bytes, out: str | None) -> None:
-    """Standard output, or ``out`` written whole (a temporary file renamed into place)."""
+    """Standard output, or ``out`` written whole (a temporary file renamed into place).
+
+    Every way this can fail is a :class:`CliError`: a folder, an unwritable place, a closed pipe.
+    """
     if not out:
-        sys.stdout.buffer.write(payload)
-        sys.stdout.flush()
+        write_stdout(payload)
         return
     path = Path(out)
-    if path.parent and not path.parent.exists():
+    if path.is_dir():
+        raise CliError(f"--out {out} is a folder: name a file in it, e.g. {path / 'report.csv'}.")
+    if not path.parent.is_dir():
         raise CliError(f"The folder {path.parent} does not exist.")
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(payload)
-    tmp.replace(path)  # never leave a half-written report behind
+    try:
+        tmp.write_bytes(payload)
+        tmp.replace(path)  # never leave a half-written report behind
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CliError(f"Could not write {out}: {exc.strerror or type(exc).__name__}.") from None
+
+
+def write_stdout(payload: bytes) -> None:
+    """``payload`` on standard output; a reader that went away (``| head -c 0``) is one clear error."""
+    try:
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        silence_stdout()
+        raise CliError("Standard output was closed before the report was written.") from None
+
+
+def silence_stdout() -> None:
+    """Point standard output at the null device, so the exit-time flush cannot raise a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)

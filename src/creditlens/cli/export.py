@@ -13,6 +13,7 @@ from creditlens.cli.common import (
     add_source_args,
     check_source_args,
     fail,
+    mark_incomplete,
     open_connection,
     read_password,
     write_output,
@@ -54,7 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace, password: str | None) -> int:
-    start, end = validate_range(parse_day(args.start, "start date"), parse_day(args.end, "end date"))
+    start, end = validate_range(
+        parse_day(args.start, "start date"), parse_day(args.end, "end date"), clamp_future_end=False
+    )
     conn = open_connection(args, password)
     members = fetch_members(conn)
     result = fetch_usage(conn, start, end) if args.report != "members" else None
@@ -63,6 +66,8 @@ def run_export(args: argparse.Namespace, password: str | None) -> int:
             raise CliError(f"{result.warning()} Nothing was written; use --allow-partial to write what loaded.")
         print(f"creditlens: warning: {result.warning()} The file holds only what loaded.", file=sys.stderr)
     frame = build_report(args.report, result, members, conn.identity.org_id)
+    if result is not None and not result.complete:
+        frame = mark_incomplete(frame, result.warning() or "incomplete")
     headers = getattr(args, "headers", "codes")
     payload = to_json_bytes(frame, headers) if args.format == "json" else to_csv_bytes(frame, headers)
     write_output(payload, args.out)
