@@ -382,13 +382,38 @@ def test_bad_rules_archive_and_missing_channel(emulator, org, capsys, monkeypatc
     code, out, err = check(emulator, org, capsys, monkeypatch, bad, "--dry-run")
     assert code == 1 and out == "" and "rule \"org month\": key 'scope' is 'team'" in err and err.count("\n") == 1
     good = write_rules(tmp_path, ONE_ALERT)
-    code, _, err = check(emulator, org, capsys, monkeypatch, good, "--archive", str(tmp_path), "--dry-run")
-    assert code == 1 and "not available yet" in err and err.count("\n") == 1
+    (tmp_path / "afile").write_text("")
+    code, _, err = check(emulator, org, capsys, monkeypatch, good, "--archive", str(tmp_path / "afile"), "--dry-run")
+    assert code == 1 and "is a file" in err and err.count("\n") == 1
     code, _, err = check(emulator, org, capsys, monkeypatch, good)
     assert code == 1 and "Nowhere to send alerts" in err and err.count("\n") == 1
     monkeypatch.setenv("CREDITLENS_SMTP_HOST", "127.0.0.1")
     code, _, err = check(emulator, org, capsys, monkeypatch, good)
     assert code == 1 and "Email needs a sender" in err and "Traceback" not in err
+
+
+def test_with_an_archive_the_days_are_synced_once_and_the_figures_are_the_same(
+    emulator, org, capsys, monkeypatch, tmp_path
+):
+    rules = write_rules(tmp_path, EVERY_SCOPE)
+    code, live, err = check(emulator, org, capsys, monkeypatch, rules, "--dry-run", "--format", "json")
+    assert code == 0, err
+    archive = tmp_path / "archive"
+    emulator.clear_requests()
+    code, first, err = check(
+        emulator, org, capsys, monkeypatch, rules, "--dry-run", "--format", "json", "--archive", str(archive)
+    )
+    assert code == 0, err
+    first_requests = sum(r["path"].endswith("/usage") for r in emulator.requests)
+    emulator.clear_requests()
+    code, second, err = check(
+        emulator, org, capsys, monkeypatch, rules, "--dry-run", "--format", "json", "--archive", str(archive)
+    )
+    assert code == 0, err
+    second_requests = sum(r["path"].endswith("/usage") for r in emulator.requests)
+    assert json.loads(first) == json.loads(live) == json.loads(second)
+    assert any(archive.glob("*.duckdb"))
+    assert second_requests < first_requests  # the second run fetches only what may have changed
 
 
 def test_rules_from_the_environment(emulator, org, capsys, monkeypatch, tmp_path):

@@ -27,6 +27,8 @@ COMMANDS: tuple[str | ModuleType, ...] = (
     "export",
     "access_code",
     "alerts",
+    "sync",
+    "archive",
 )
 
 

@@ -6,9 +6,11 @@
                             [--archive DIR] [--dry-run] [--format text|json]
 
 The fired alerts are printed (text, or a JSON list with rule, scope, subject, window_start,
-window_end, credits, threshold). Without ``--dry-run`` each one not sent before is delivered by
-email and/or webhook; a channel that fails makes the run exit 1, names the channel, and its alerts
-are tried again on the next run. Usage that did not load completely is never evaluated (exit 3).
+window_end, credits, threshold). With ``--archive DIR`` the days are synced into that usage archive
+first (only missing or stale ones are fetched) and read from it. Without ``--dry-run`` each alert
+not sent before is delivered by email and/or webhook; a channel that fails makes the run exit 1,
+names the channel, and its alerts are tried again on the next run. Usage that did not load
+completely is never evaluated (exit 3).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from creditlens.cli.common import (
 )
 from creditlens.dates import utc_today
 from creditlens.errors import CreditLensError, redact
-from creditlens.fetching import fetch_members, fetch_usage
+from creditlens.fetching import UsageResult, fetch_members, fetch_usage
 from creditlens.portal import PortalConnection
 from creditlens.watch import delivery, sent
 from creditlens.watch.evaluate import Alert, Evaluation, evaluate_rules, fetch_range
@@ -61,8 +63,6 @@ def run(args: argparse.Namespace) -> int:
         check_source_args(args)
         section = _secrets_section()
         rules = load_rules(_rules_path(args.rules, section))
-        if args.archive:
-            _refuse_archive(args.archive)
         settings = None if args.dry_run else _delivery_settings(section)
         password = None if args.demo else read_password()
         return check_rules(args, rules, settings, password)
@@ -83,14 +83,6 @@ def _rules_path(given: str | None, section: dict) -> Path:
     return Path(str(value))
 
 
-def _refuse_archive(directory: str) -> None:
-    """The archive is not wired into alerts yet: say so rather than silently fetching live."""
-    raise CliError(
-        f"--archive {directory}: reading alerts from a usage archive is not available yet; "
-        "leave --archive out to fetch the days the rules need live."
-    )
-
-
 def _delivery_settings(section: dict) -> delivery.DeliverySettings:
     settings = delivery.load_delivery_settings(section)
     if not settings.channels:
@@ -105,7 +97,7 @@ def check_rules(
     args: argparse.Namespace, rules: RuleSet, settings: delivery.DeliverySettings | None, password: str | None
 ) -> int:
     conn = open_connection(args, password)
-    evaluation = evaluate_now(conn, rules)
+    evaluation = evaluate_now(conn, rules, args.archive)
     if not evaluation.complete:
         return EXIT_INCOMPLETE
     _print_alerts(evaluation.alerts, args.format, conn.org_name)
@@ -117,16 +109,28 @@ def check_rules(
     return EXIT_ERROR if failures or evaluation.problems else 0
 
 
-def evaluate_now(conn: PortalConnection, rules: RuleSet) -> Evaluation:
-    """Fetch the whole UTC days the rules need (ending yesterday) and evaluate them."""
+def evaluate_now(conn: PortalConnection, rules: RuleSet, archive_dir: str | None = None) -> Evaluation:
+    """Fetch the whole UTC days the rules need (ending yesterday), or sync them into the archive, and evaluate."""
     today = utc_today()
     start, end = fetch_range(rules, today)
     members = fetch_members(conn)
-    result = fetch_usage(conn, start, end)
+    result = usage_from_archive(conn, archive_dir, start, end) if archive_dir else fetch_usage(conn, start, end)
     if not result.complete:
         print(f"creditlens: {result.warning()} No rule was checked and nothing was sent.", file=sys.stderr)
         return Evaluation([], [], complete=False)
     return evaluate_rules(rules, result.frame, members, conn.identity.org_id, today, conn.available_credits)
+
+
+def usage_from_archive(conn: PortalConnection, directory: str, start, end) -> UsageResult:
+    """Sync ``start``..``end`` into the org's archive in ``directory`` (only missing or stale days), then read it."""
+    from creditlens.archive import Archive, ensure, read_range
+
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--archive {directory} is a file; give the archive's folder.")
+    archive = Archive(conn.identity.org_id, path)
+    report = ensure(archive, conn, start, end)
+    return read_range(archive, start, end, sync=report).usage_result()
 
 
 def _print_alerts(alerts: list[Alert], fmt: str, org_name: str) -> None:
