@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from creditlens.fake.groups import Group, build_groups
+from creditlens.fake.names import FIRST_NAMES, LAST_NAMES, synthetic_id
+from creditlens.fake.usage_draws import UsageDraws, UsageLedger
 from creditlens.services import STORAGE_STYPES
 from creditlens.windows import DAY_MS, EPOCH
 
@@ -26,152 +28,8 @@ from creditlens.windows import DAY_MS, EPOCH
 #: privilege ArcGIS Online checks is unconfirmed; the emulator treats this one as the gate.
 USAGE_PRIVILEGE = "portal:admin:manageCredits"
 
-_FIRST = [
-    "Aisha",
-    "Alex",
-    "Amelia",
-    "Andre",
-    "Anna",
-    "Ben",
-    "Carla",
-    "Carlos",
-    "Chen",
-    "Chloe",
-    "Daniel",
-    "Deepa",
-    "Diego",
-    "Elena",
-    "Emma",
-    "Ethan",
-    "Fatima",
-    "Felix",
-    "Grace",
-    "Hannah",
-    "Hugo",
-    "Ibrahim",
-    "Ines",
-    "Isaac",
-    "Jade",
-    "James",
-    "Jana",
-    "Javier",
-    "Julia",
-    "Kai",
-    "Kenji",
-    "Laura",
-    "Leo",
-    "Lina",
-    "Lucas",
-    "Maya",
-    "Mateo",
-    "Mei",
-    "Mia",
-    "Nadia",
-    "Noah",
-    "Olivia",
-    "Omar",
-    "Pablo",
-    "Priya",
-    "Rafael",
-    "Rosa",
-    "Ryan",
-    "Sara",
-    "Sofia",
-    "Tariq",
-    "Tom",
-    "Valentina",
-    "Victor",
-    "Wei",
-    "Yara",
-    "Yusuf",
-    "Zoe",
-]
-_LAST = [
-    "Ahmed",
-    "Alvarez",
-    "Andersen",
-    "Bauer",
-    "Becker",
-    "Brown",
-    "Castillo",
-    "Chen",
-    "Costa",
-    "Dubois",
-    "Evans",
-    "Fischer",
-    "Garcia",
-    "Gomez",
-    "Gupta",
-    "Hansen",
-    "Hernandez",
-    "Ito",
-    "Jensen",
-    "Johnson",
-    "Kaur",
-    "Kim",
-    "Kowalski",
-    "Larsen",
-    "Lee",
-    "Lopez",
-    "Martin",
-    "Meyer",
-    "Moreau",
-    "Murphy",
-    "Nakamura",
-    "Nguyen",
-    "Novak",
-    "Okafor",
-    "Olsen",
-    "Patel",
-    "Perez",
-    "Petrov",
-    "Quinn",
-    "Reyes",
-    "Rossi",
-    "Santos",
-    "Schmidt",
-    "Silva",
-    "Singh",
-    "Smith",
-    "Sato",
-    "Tanaka",
-    "Taylor",
-    "Torres",
-    "Wagner",
-    "Walker",
-    "Wang",
-    "Weber",
-    "Williams",
-    "Wilson",
-    "Yilmaz",
-    "Young",
-]
-
 USER_TYPES = ("creatorUT", "GISProfessionalStdUT", "viewerUT", "mobileWorkerUT", "contributorUT")
 _USER_TYPE_WEIGHTS = (0.40, 0.10, 0.25, 0.15, 0.10)
-
-#: Transaction services: (stype, etype, share of eligible members, daily probability,
-#: median units per active day, credits per unit).
-_TRANSACTIONS = (
-    ("geocode", "geocodecnt", 0.35, 0.08, 150, 0.04),
-    ("nasimpleroute", "svcusg", 0.15, 0.10, 60, 0.005),
-    ("naservicearea", "svcusg", 0.08, 0.04, 20, 0.5),
-    ("nacfroute", "svcusg", 0.05, 0.03, 10, 0.5),
-    ("navrproute", "svcusg", 0.03, 0.02, 25, 1.0),
-    ("geoenrich", "svcusg", 0.08, 0.03, 1500, 0.01),
-    ("spanalysis", "svcusg", 0.20, 0.05, 4000, 0.001),
-    ("intnotebks", "svcusg", 0.04, 0.06, 2, 30.0),
-    ("tiles", "tilegencnt", 0.05, 0.01, 20_000, 0.001),
-    ("imageryanalysis", "svcusg", 0.04, 0.03, 300, 0.01),  # a code not in our catalog: shown raw
-    ("applogin", "svcusg", 0.40, 0.20, 2, 0.0),
-)
-
-#: Storage services: (stype, share of content owners, median size, credits per unit per day).
-_STORAGE = (
-    ("features", 1.00, 40.0, 2.4 / 10 / 30.4),  # MB; 2.4 credits per 10 MB per month
-    ("tiles", 0.30, 1.5, 1.2 / 30.4),  # GB; 1.2 credits per GB per month
-    ("portal", 0.20, 0.8, 1.2 / 30.4),  # GB of files
-)
 
 
 @dataclass(frozen=True)
@@ -187,17 +45,6 @@ class OrgSpec:
 
     def resolved_end_day(self) -> dt.date:
         return self.end_day or dt.datetime.now(dt.UTC).date()
-
-
-@dataclass
-class UsageLedger:
-    """Sparse daily usage: ``series`` holds the keys, the entry arrays hold (series, day, value)."""
-
-    series: pd.DataFrame  # columns username, userOrgId, stype, etype ("" where absent)
-    entry_series: np.ndarray  # int32 index into ``series``
-    entry_day: np.ndarray  # int32 day offset from the org's first day
-    entry_credits: np.ndarray  # float64
-    entry_num: np.ndarray  # int64
 
 
 @dataclass
@@ -232,6 +79,15 @@ class DemoOrg:
     def member(self, username_or_id: str) -> dict | None:
         """A member by username (case-insensitive) or by id, as ``community/users/<x>`` accepts."""
         return self._members_by_key.get(username_or_id) or self._members_by_key.get(username_or_id.lower())
+
+    def account_note(self, username: str) -> str:
+        """What a sign-in account may do, for the emulator's banner and ready file."""
+        member = self.member(username) or {}
+        if member.get("role") == "org_admin":
+            return "administrator"
+        if self.can_view_usage(username):
+            return "Credit Analyst custom role: may view credit usage"
+        return "user: may not view credit usage"
 
     def can_view_usage(self, username: str) -> bool:
         user = self.member(username)
@@ -308,17 +164,11 @@ def build_demo_org(spec: OrgSpec | None = None) -> DemoOrg:
     return _OrgBuilder(spec).build()
 
 
-def _org_id(seed_text: str) -> str:
-    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789"
-    digest = hashlib.sha256(seed_text.encode()).digest()
-    return "".join(alphabet[b % len(alphabet)] for b in digest[:16])
-
-
 def _epoch_ms(day: dt.date) -> int:
     return (day - EPOCH).days * DAY_MS
 
 
-class _OrgBuilder:
+class _OrgBuilder(UsageDraws):
     """Builds one org step by step from a seeded random generator."""
 
     def __init__(self, spec: OrgSpec) -> None:
@@ -330,8 +180,8 @@ class _OrgBuilder:
         self.rng = np.random.default_rng(spec.seed)
         self.last_day = spec.resolved_end_day()
         self.first_day = self.last_day - dt.timedelta(days=spec.days - 1)
-        self.org_id = _org_id(f"{spec.url_key}:{spec.seed}")
-        self.custom_role_id = _org_id(f"role:{spec.url_key}:{spec.seed}")
+        self.org_id = synthetic_id(f"{spec.url_key}:{spec.seed}")
+        self.custom_role_id = synthetic_id(f"role:{spec.url_key}:{spec.seed}")
         weekday = (np.arange(spec.days) + self.first_day.weekday()) % 7
         self.day_weight = np.where(weekday >= 5, 0.25, 1.0)
         self.blocks: list[tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -339,7 +189,7 @@ class _OrgBuilder:
 
     # -- people --------------------------------------------------------------------------------
     def _names(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        return rng.choice(_FIRST, n), rng.choice(_LAST, n)
+        return rng.choice(FIRST_NAMES, n), rng.choice(LAST_NAMES, n)
 
     def _unique_usernames(self, first: np.ndarray, last: np.ndarray, suffix: str) -> list[str]:
         base = pd.Series(np.char.lower(np.char.add(np.char.add(first.astype(str), "."), last.astype(str))))
@@ -421,136 +271,6 @@ class _OrgBuilder:
         if role == "org_publisher":
             return [*base, "portal:publisher:publishFeatures"]
         return base
-
-    # -- usage ---------------------------------------------------------------------------------
-    def _add_block(self, keys: pd.DataFrame, series_of: np.ndarray, day: np.ndarray, credits, num) -> None:
-        self.blocks.append((keys, series_of, day, np.asarray(credits, float), np.asarray(num, np.int64)))
-
-    def _transactions(
-        self,
-        users: pd.DataFrame,
-        activity: np.ndarray,
-        start_day: np.ndarray,
-        end_day: np.ndarray,
-        services: tuple = _TRANSACTIONS,
-        share_scale: float = 1.0,
-    ) -> None:
-        """Bursty daily usage: active on random (mostly week-) days, lognormal amounts."""
-        rng, days = self.rng, self.spec.days
-        for stype, etype, share, p_day, median, rate in services:
-            takes = rng.random(len(users)) < min(share * share_scale, 1.0)
-            idx = np.flatnonzero(takes)
-            if idx.size == 0:
-                continue
-            p = np.clip(p_day * np.sqrt(activity[idx]), 0, 0.9)[:, None] * self.day_weight[None, :]
-            active = rng.random((idx.size, days)) < p
-            alive = (np.arange(days)[None, :] >= start_day[idx, None]) & (
-                np.arange(days)[None, :] <= end_day[idx, None]
-            )
-            row, day = np.nonzero(active & alive)
-            units = np.maximum(1, np.round(rng.lognormal(np.log(median), 0.9, row.size) * activity[idx][row]))
-            keys = users.iloc[idx][["username", "userOrgId"]].assign(stype=stype, etype=etype)
-            self._add_block(keys.reset_index(drop=True), row, day, units * rate, units)
-
-    def _storage(self, owners: pd.DataFrame, start_day: np.ndarray) -> None:
-        """Storage accrues every day from when the owner joined, growing slowly."""
-        rng, days = self.rng, self.spec.days
-        for stype, share, median, rate in _STORAGE:
-            idx = np.flatnonzero(rng.random(len(owners)) < share)
-            if idx.size == 0:
-                continue
-            size0 = rng.lognormal(np.log(median), 1.1, idx.size)
-            growth = rng.uniform(0.0, 0.003, idx.size)
-            t = np.arange(days)[None, :]
-            alive = t >= start_day[idx, None]
-            size = size0[:, None] * (1 + growth[:, None] * np.maximum(t - start_day[idx, None], 0))
-            row, day = np.nonzero(alive)
-            keys = owners.iloc[idx][["username", "userOrgId"]].assign(stype=stype, etype="stg")
-            self._add_block(keys.reset_index(drop=True), row, day, size[row, day] * rate, np.zeros(row.size))
-
-    def _member_usage(self) -> None:
-        frame, rng, days = self.member_frame, self.rng, self.spec.days
-        n = len(frame)
-        users = frame.assign(userOrgId=self.org_id)
-        activity = rng.lognormal(0, 0.8, n)
-        heavy = rng.choice(np.arange(3, n), size=min(4, n - 3), replace=False)
-        activity[heavy] *= 15
-        # Viewers cannot spend credits; disabled and never-signed-in members are idle; and a
-        # slice of the rest is dormant, so some members show zero usage in a typical range.
-        idle = (frame["user_type"] == "viewerUT") | frame["disabled"] | frame["never"] | (rng.random(n) < 0.08)
-        idle[:2] = False
-        busy = ~idle.to_numpy()
-        active = users[busy].reset_index(drop=True)
-        self._transactions(active, activity[busy], self.member_start_day[busy], np.full(len(active), days - 1))
-        owner_mask = frame["role"].isin(["org_admin", "org_publisher"]) | (rng.random(n) < 0.25)
-        owner_mask &= frame["user_type"] != "viewerUT"
-        owns = owner_mask.to_numpy()
-        owners = users[owns].reset_index(drop=True)
-        first_upload = self.member_start_day[owns] + rng.integers(0, max(days // 3, 1), owns.sum())
-        self._storage(owners, np.minimum(first_upload, days - 1))
-
-    def _outsiders(self) -> None:
-        """The usernames the usage endpoint returns that are not members: the forum's complaint."""
-        spec, rng, days = self.spec, self.rng, self.spec.days
-        self.external_org_ids = (_org_id(f"ext1:{spec.seed}"), _org_id(f"ext2:{spec.seed}"))
-        n_ext = max(3, spec.members // 40)
-        web = tuple(s for s in _TRANSACTIONS if s[0] in {"geocode", "nasimpleroute", "geoenrich", "applogin"})
-        for k, (ext_id, key) in enumerate(zip(self.external_org_ids, ("harborcity", "ridgeway"), strict=True)):
-            first, last = self._names(n_ext, rng)
-            names = self._unique_usernames(first, last, key)
-            people = pd.DataFrame({"username": names, "userOrgId": ext_id})
-            self._outsider_usage(people, web, f"external:{k}")
-        n_pub = max(3, spec.members // 60)
-        handles = [
-            f"{rng.choice(['mapfan', 'geo', 'trailrunner', 'cartonerd', 'hiker'])}_{1950 + i * 7 % 60}{i}"
-            for i in range(n_pub)
-        ]
-        self._outsider_usage(pd.DataFrame({"username": handles, "userOrgId": ""}), web, "public")
-        n_former = max(3, spec.members // 50)
-        first, last = self._names(n_former, rng)
-        former = pd.DataFrame(
-            {"username": self._unique_usernames(first, last, f"{spec.url_key}x"), "userOrgId": self.org_id}
-        )
-        # Former members stop at the day they left: one recently, the others spread back in time.
-        left = np.sort(rng.integers(0, days, n_former))
-        left[-1] = days - 1 - min(5, days - 1)
-        for name in former["username"]:
-            self.truth[name] = "former_member"
-        self._transactions(former, rng.lognormal(0.0, 0.5, n_former), np.zeros(n_former, int), left, share_scale=1.5)
-        unattributed = pd.DataFrame({"username": [""], "userOrgId": [self.org_id]})
-        self.truth[""] = "unattributed"
-        premium = (("geoenrich", "svcusg", 1.0, 0.3, 800, 0.01), ("demogmaps", "svcusg", 1.0, 0.2, 40, 0.1))
-        self._transactions(unattributed, np.ones(1), np.zeros(1, int), np.full(1, days - 1), premium)
-
-    def _outsider_usage(self, people: pd.DataFrame, services: tuple, category: str) -> None:
-        n, days = len(people), self.spec.days
-        for name in people["username"]:
-            self.truth[name] = category.split(":")[0]
-        # Every outsider gets at least one geocoding series so each category has usage.
-        forced = (("geocode", "geocodecnt", 1.0, 0.15, 40, 0.04), *services)
-        self._transactions(people, self.rng.lognormal(0, 0.6, n), np.zeros(n, int), np.full(n, days - 1), forced)
-
-    def _ledger(self) -> UsageLedger:
-        keys = pd.concat([b[0] for b in self.blocks], ignore_index=True)
-        series = keys.drop_duplicates(ignore_index=True)
-        code_of = pd.MultiIndex.from_frame(series).get_indexer(pd.MultiIndex.from_frame(keys))
-        offsets = np.cumsum([0] + [len(b[0]) for b in self.blocks])
-        entry_series = np.concatenate([code_of[o + b[1]] for o, b in zip(offsets, self.blocks, strict=False)])
-        entry_day = np.concatenate([b[2] for b in self.blocks])
-        credits = np.concatenate([b[3] for b in self.blocks])
-        num = np.concatenate([b[4] for b in self.blocks])
-        # Same series and day from two blocks (storage and tile generation share "tiles"): sum.
-        flat = entry_series.astype(np.int64) * self.spec.days + entry_day
-        uniq, inverse = np.unique(flat, return_inverse=True)
-        summed_credits = np.bincount(inverse, weights=credits)
-        summed_num = np.bincount(inverse, weights=num).astype(np.int64)
-        return UsageLedger(
-            series=series,
-            entry_series=(uniq // self.spec.days).astype(np.int32),
-            entry_day=(uniq % self.spec.days).astype(np.int32),
-            entry_credits=np.round(summed_credits, 6),
-            entry_num=summed_num,
-        )
 
     # -- org -----------------------------------------------------------------------------------
     def _budgets(self, org: DemoOrg) -> None:
