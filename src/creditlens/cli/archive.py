@@ -21,10 +21,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parquet.add_argument("--archive", metavar="DIR", required=True, help="the archive folder")
     parquet.add_argument("--out", metavar="DIR2", required=True, help="the folder to write the Parquet datasets in")
     parquet.add_argument("--org", metavar="ORG_ID", help="only this org (default: every org in the folder)")
-    parquet.set_defaults(run=run_export_parquet)
+    parquet.set_defaults(run=run, action=run_export_parquet)
     info = actions.add_parser("info", help="list the orgs in an archive folder with their history")
     info.add_argument("--archive", metavar="DIR", required=True, help="the archive folder")
-    info.set_defaults(run=run_info)
+    info.set_defaults(run=run, action=run_info)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The chosen ``archive`` action."""
+    return int(args.action(args))
 
 
 def orgs_in(directory: str, org: str | None = None) -> list[str]:

@@ -77,11 +77,11 @@ def run(args: argparse.Namespace) -> int:
 def check_export_args(args: argparse.Namespace) -> None:
     if args.offline and not args.archive:
         raise CliError("--offline reads an archive: add --archive DIR.")
-    if args.offline and (args.demo or args.portal):
+    if args.offline and (args.demo or args.portal is not None):
         raise CliError("--offline does not sign in: drop --demo/--portal, or drop --offline to sync first.")
     if args.org and not args.offline:
         raise CliError("--org picks an archive with --offline; a sign-in already names its org.")
-    if not args.offline and not (args.demo or args.portal):
+    if not args.offline and not args.demo and args.portal is None:
         raise CliError("Say where the usage comes from: --demo, --portal URL, or --archive DIR --offline.")
 
 
