@@ -2,39 +2,36 @@
 
 import streamlit as st
 
-from creditlens import webapp
+from creditlens import charts, reports
+from creditlens.ui import charts as chart_controls
+from creditlens.ui import common, data, links, overview
+from creditlens.ui.leaderboard import column_config
 
-view = webapp.require_view()
-webapp.page_header("Overview", view)
-specs = [webapp.granularity_spec()]
-webapp.seed_from_link("overview", specs)
-webapp.prepare_widgets(specs)
-data = webapp.load_page_data(view)
-webapp.incomplete_notice(data)
-if data.empty:
-    webapp.empty_notice(view)
-    webapp.sync_page_params(specs)
+view = data.open_page("Overview")
+links.prepare_widgets("overview", overview.PARAMS)
+page_data = data.load_page_data(view)
+data.incomplete_notice(page_data)
+if page_data.empty:
+    common.empty_notice(view)
+    links.sync_page_params(overview.PARAMS)
     st.stop()
 
-previous, previous_note = webapp.load_previous_usage(view)
-kpis = webapp.overview_kpis(data, previous)
-for column, metric in zip(st.columns(4), webapp.overview_metrics(kpis, data.complete, previous_note), strict=True):
-    column.metric(metric.label, metric.value, metric.delta, help=metric.help, border=True, delta_color="off")
+previous, previous_note = data.load_previous_usage(view)
+kpis = overview.overview_kpis(page_data, previous)
+common.show_metrics(overview.overview_metrics(kpis, page_data.complete, previous_note), arrows=True)
 
 with st.container(horizontal=True, vertical_alignment="center"):
     st.subheader("Credits by service")
-    granularity = webapp.granularity_picker(view)
-trend = webapp.service_trend_for(data, granularity)
-st.altair_chart(webapp.stacked_service_chart(trend, granularity), width="stretch")
+    granularity = chart_controls.granularity_picker(view)
+chart_controls.show(charts.stacked_service_chart(reports.service_trend(page_data.frame, granularity), granularity))
 
 st.subheader("Top 10 members")
-board = data.leaderboard()
 st.dataframe(
-    webapp.top_members(board, 10),
+    reports.top_members(page_data.leaderboard(), 10),
     hide_index=True,
-    placeholder=webapp.EM_DASH,
-    column_config=webapp.leaderboard_column_config([]),
+    placeholder=common.EM_DASH,
+    column_config=column_config([]),
     width="stretch",
 )
 st.caption("Non-members and every other username are on the Leaderboard and Reconciliation pages.")
-webapp.sync_page_params(specs)
+links.sync_page_params(overview.PARAMS)

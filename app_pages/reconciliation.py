@@ -2,48 +2,52 @@
 
 import streamlit as st
 
-from creditlens import reports, webapp
+from creditlens import reports
+from creditlens.ui import common, data, reconciliation
 
-view, data = webapp.open_data_page("Reconciliation")
+view, page_data = data.open_data_page("Reconciliation")
 
-rec = reports.reconcile_members(data.frame, data.members, view.org_id)
-st.markdown(webapp.WHY_NON_MEMBERS)
-for column, metric in zip(st.columns(len(reports.CATEGORIES)), webapp.reconciliation_metrics(rec), strict=True):
-    column.metric(metric.label, metric.value, metric.delta, border=True, delta_color="off", delta_arrow="off")
+rec = reports.reconcile_members(page_data.frame, page_data.members, view.org_id)
+st.markdown(
+    "The usage report lists every credit charged to this organization by the username that caused it. "
+    "Apps, notebooks and premium content shared by the organization can be used by people who are not in "
+    "the member list today, and their credits are billed here too, so they appear in the report."
+)
+common.show_metrics(reconciliation.reconciliation_metrics(rec), arrows=False)
 
 st.subheader("Credits by category")
 st.dataframe(
-    webapp.category_table(rec),
+    reconciliation.category_table(rec),
     hide_index=True,
-    placeholder=webapp.EM_DASH,
+    placeholder=common.EM_DASH,
     width="stretch",
     column_config={
         "category": st.column_config.TextColumn("Category"),
         "usernames": st.column_config.NumberColumn("Usernames", format="%,d"),
-        "credits": webapp.credits_column("Credits"),
+        "credits": common.credits_column("Credits"),
     },
 )
-st.markdown(webapp.category_help_markdown())
-if data.empty:
-    webapp.empty_notice(view)
+st.markdown(reconciliation.category_help_markdown())
+if page_data.empty:
+    common.empty_notice(view)
 else:
-    webapp.show_totals_check(data)
+    reconciliation.show_totals_check(page_data)
 
 st.subheader("Usernames that are not current members")
-non_members = webapp.non_member_table(rec)
+non_members = reconciliation.non_member_table(rec)
 if non_members.empty:
     st.info("Every username in this range is a current member.")
 else:
     st.dataframe(
         non_members,
         hide_index=True,
-        placeholder=webapp.EM_DASH,
+        placeholder=common.EM_DASH,
         width="stretch",
         column_config={
             "username": st.column_config.TextColumn("Username"),
             "category": st.column_config.TextColumn("Category"),
             "user_org_id": st.column_config.TextColumn("User's org id", help="Empty for public accounts"),
-            "credits": webapp.credits_column("Credits"),
+            "credits": common.credits_column("Credits"),
             "num": st.column_config.NumberColumn("Operations", format="%,d"),
         },
     )
@@ -52,11 +56,11 @@ st.subheader("Members with no usage in the range")
 if rec.idle_members.empty:
     st.info("Every member used credits in this range.")
 else:
-    st.caption(webapp.count_caption(rec.idle_members, data.members, "members"))
+    st.caption(common.count_caption(rec.idle_members, page_data.members, "members"))
     st.dataframe(
         rec.idle_members,
         hide_index=True,
-        placeholder=webapp.EM_DASH,
+        placeholder=common.EM_DASH,
         width="stretch",
         column_config={
             "username": st.column_config.TextColumn("Username"),

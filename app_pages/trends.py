@@ -2,47 +2,47 @@
 
 import streamlit as st
 
-from creditlens import webapp
+from creditlens import charts, reports
+from creditlens.ui import charts as chart_controls
+from creditlens.ui import common, data, links, state, trends
 
-view, data = webapp.open_data_page("Trends")
-if data.empty:
-    webapp.empty_notice(view)
+view, page_data = data.open_data_page("Trends")
+if page_data.empty:
+    common.empty_notice(view)
     st.stop()
 
-board = data.leaderboard()
-users = webapp.drilldown_options(board)
-specs = webapp.trends_specs(users, users[0] if users else None)
-webapp.seed_from_link("trends", specs)
-webapp.prepare_widgets(specs)
+board = page_data.leaderboard()
+users = reports.drilldown_options(board)
+params = trends.bound_params(users)
+links.prepare_widgets("trends", params)
 
 with st.container(horizontal=True, vertical_alignment="center"):
     st.subheader("Credits by service")
-    granularity = webapp.granularity_picker(view)
-st.altair_chart(webapp.stacked_service_chart(webapp.service_trend_for(data, granularity), granularity), width="stretch")
+    granularity = chart_controls.granularity_picker(view)
+chart_controls.show(charts.stacked_service_chart(reports.service_trend(page_data.frame, granularity), granularity))
 
 st.subheader("Top users")
 top_n = st.slider(
-    "Number of users", min_value=1, max_value=webapp.MAX_TOP_USERS, key=webapp.TOP_N_KEY, persist_state="session"
+    "Number of users", min_value=1, max_value=trends.MAX_TOP_USERS, key=state.TOP_N, persist_state="session"
 )
-st.altair_chart(webapp.user_line_chart(webapp.user_trend_for(data, granularity, top_n), granularity), width="stretch")
-st.caption("Everyone outside the top users is summed as “Everyone else”.")
+chart_controls.show(charts.user_line_chart(reports.user_trend(page_data.frame, granularity, top_n), granularity))
+st.caption(f"Everyone outside the top users is summed as “{reports.EVERYONE_ELSE}”.")
 
 st.subheader("One user, in detail")
-labels = webapp.drilldown_labels(board)
+labels = trends.drilldown_labels(board)
 user = st.selectbox(
-    "User", users, key=webapp.DRILL_KEY, persist_state="session", format_func=lambda name: labels.get(name, name)
+    "User", users, key=state.DRILL, persist_state="session", format_func=lambda name: labels.get(name, name)
 )
 if user:
-    st.altair_chart(
-        webapp.stacked_service_chart(webapp.member_trend(data.frame, user, granularity), granularity, height=280),
-        width="stretch",
+    chart_controls.show(
+        charts.stacked_service_chart(reports.member_trend(page_data.frame, user, granularity), granularity, height=280)
     )
     st.dataframe(
-        webapp.member_rows(data.frame, user),
+        reports.member_usage(page_data.frame, user),
         hide_index=True,
-        placeholder=webapp.EM_DASH,
-        column_config=webapp.MEMBER_ROWS_CONFIG,
+        placeholder=common.EM_DASH,
+        column_config=trends.MEMBER_ROWS_CONFIG,
         width="stretch",
         height=360,
     )
-webapp.sync_page_params(specs)
+links.sync_page_params(params)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +11,17 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from creditlens import dates, fetching, reports, webapp
+from creditlens import dates, errors, fetching, reports
 from creditlens.errors import LoginFailed
+from creditlens.portal import PortalConnection
+from creditlens.ui import (
+    common,
+    connection,
+    data,
+    leaderboard,
+    period,
+    state,
+)
 from creditlens.windows import UsageWindow
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -26,11 +36,16 @@ PAGES = {
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch):
-    for name in (webapp.ENV_URL, webapp.ENV_USER, webapp.ENV_PASSWORD, webapp.ENV_CA):
+    for name in (connection.ENV_URL, connection.ENV_USER, connection.ENV_PASSWORD, connection.ENV_CA):
         monkeypatch.delenv(name, raising=False)
     st.cache_data.clear()
     yield
     st.cache_data.clear()
+
+
+def shown(markdown: str) -> str:
+    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def new_app(**query) -> AppTest:
@@ -45,7 +60,7 @@ def visit(at: AppTest, page: str) -> AppTest:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [shown(e.value) for e in at.error]
 
 
 def metric(at: AppTest, label_start: str) -> str:
@@ -83,7 +98,7 @@ def test_a_link_opens_the_same_range():
     assert widget(at.selectbox, "Period").value == "Last 90 days"
     start, end = dates.preset_range("Last 90 days")
     custom = new_app(start=start.isoformat(), end=end.isoformat()).run()
-    assert widget(custom.selectbox, "Period").value == webapp.CUSTOM_RANGE
+    assert widget(custom.selectbox, "Period").value == period.CUSTOM_RANGE
     assert metric(custom, "Credits in range") == metric(at, "Credits in range")
     assert custom.query_params == {"start": start.isoformat(), "end": end.isoformat()}
 
@@ -92,13 +107,13 @@ def test_bad_link_params_are_ignored_gently():
     at = new_app(range="last-99-days", password="hunter2").run()
     assert_clean(at)
     assert widget(at.selectbox, "Period").value == dates.DEFAULT_PRESET
-    assert any("last-99-days" in w.value for w in at.warning)
+    assert any("last-99-days" in shown(w.value) for w in at.warning)  # shown escaped, as text
     assert "password" not in at.query_params  # unknown keys are dropped from the URL
 
 
 def test_custom_range_half_picked_keeps_the_last_range():
     at = new_app().run()
-    widget(at.selectbox, "Period").select(webapp.CUSTOM_RANGE).run()
+    widget(at.selectbox, "Period").select(period.CUSTOM_RANGE).run()
     assert_clean(at)
     dates_input = at.date_input[0]
     first, last = dates.preset_range("Last 14 days")
@@ -116,7 +131,7 @@ def test_custom_range_too_old_is_an_error_not_a_crash():
     too_old = dates.oldest_day() - dt.timedelta(days=10)
     at = new_app(start=too_old.isoformat(), end=dates.utc_today().isoformat()).run()
     assert not at.exception
-    assert any("two years" in w.value for w in at.warning)
+    assert any("two years" in shown(w.value) for w in at.warning)
 
 
 def test_leaderboard_filters_change_the_rows():
@@ -143,7 +158,7 @@ def test_leaderboard_link_with_filters():
     assert_clean(at)
     assert widget(at.multiselect, "Status").value == ["public"]
     assert set(at.dataframe[0].value["status"]) == {"Public account"}
-    assert any("nonsense" in w.value for w in at.warning)
+    assert any("nonsense" in shown(w.value) for w in at.warning)
 
 
 def test_leaderboard_downloads_match_the_filtered_table():
@@ -153,13 +168,13 @@ def test_leaderboard_downloads_match_the_filtered_table():
     widget(at.text_input, "Search").input("an").run()
     shown = at.dataframe[0].value
     assert len(at.download_button) == 2
-    view = at.session_state[webapp.VIEW_KEY]
-    data = webapp.PageData(view, webapp.load_members(view.conn), webapp.load_usage(view.conn, view.start, view.end))
-    table = webapp.leaderboard_table(
-        webapp.filter_leaderboard(data.leaderboard(), webapp.filters_from_state(at.session_state))
+    view = at.session_state[state.VIEW]
+    page_data = data.PageData(view, data.load_members(view.conn), data.load_usage(view.conn, view.start, view.end))
+    table = leaderboard.leaderboard_table(
+        reports.filter_leaderboard(page_data.leaderboard(), leaderboard.filters_from_state(at.session_state))
     )
     pd.testing.assert_frame_equal(table.reset_index(drop=True), shown.reset_index(drop=True), check_dtype=False)
-    csv_item = webapp.downloads(table, view.conn.org_name, view.start, view.end, "leaderboard")[0]
+    csv_item = common.downloads(table, view.conn.org_name, view.start, view.end, "leaderboard")[0]
     back = pd.read_csv(pd.io.common.BytesIO(csv_item.make()), keep_default_na=False)
     assert back["username"].tolist() == shown["username"].tolist()
 
@@ -176,8 +191,8 @@ def test_drilldown_selection_changes_the_member_rows():
     assert_clean(at)
     rows_second = at.dataframe[0].value
     assert not rows_first.equals(rows_second)
-    view = at.session_state[webapp.VIEW_KEY]
-    usage = webapp.load_usage(view.conn, view.start, view.end).frame
+    view = at.session_state[state.VIEW]
+    usage = data.load_usage(view.conn, view.start, view.end).frame
     second_name = widget(at.selectbox, "User").value
     assert second_name != first and second.startswith(second_name)
     pd.testing.assert_frame_equal(
@@ -200,13 +215,13 @@ def test_granularity_override_and_top_n():
 
 def test_refresh_bumps_only_the_current_identity():
     at = new_app().run()
-    key = at.session_state[webapp.VIEW_KEY].identity_key
+    key = at.session_state[state.VIEW].identity_key
     other = "https://other.maps.arcgis.com|X|someone"
-    before, other_before = webapp.generation(key), webapp.generation(other)
+    before, other_before = data.generation(key), data.generation(other)
     widget(at.button, "Refresh data").click().run()
     assert_clean(at)
-    assert webapp.generation(key) == before + 1
-    assert webapp.generation(other) == other_before
+    assert data.generation(key) == before + 1
+    assert data.generation(other) == other_before
 
 
 def test_incomplete_usage_is_marked(monkeypatch):
@@ -221,15 +236,15 @@ def test_incomplete_usage_is_marked(monkeypatch):
     monkeypatch.setattr(fetching, "fetch_usage", partial)
     at = new_app().run()
     assert_clean(at)
-    assert any(w.value.startswith("Incomplete:") for w in at.warning)
+    assert any(shown(w.value).startswith("Incomplete:") for w in at.warning)
     assert widget(at.button, "Retry missing windows")
     assert metric(at, "Credits in range (incomplete)")
     visit(at, "leaderboard")
-    assert any("downloads are incomplete" in w.value for w in at.warning)
-    key = at.session_state[webapp.VIEW_KEY].identity_key
-    before = webapp.generation(key)
+    assert any("downloads are incomplete" in shown(w.value) for w in at.warning)
+    key = at.session_state[state.VIEW].identity_key
+    before = data.generation(key)
     widget(at.button, "Retry missing windows").click().run()
-    assert webapp.generation(key) == before + 1
+    assert data.generation(key) == before + 1
 
 
 def test_empty_range_shows_empty_states(monkeypatch):
@@ -249,7 +264,7 @@ def test_empty_range_shows_empty_states(monkeypatch):
 
 
 def test_budgets_off_is_explained(monkeypatch):
-    monkeypatch.setattr(webapp, "budgets_enabled", lambda conn: False)
+    monkeypatch.setattr(PortalConnection, "budgets_enabled", property(lambda conn: False))
     at = new_app().run()
     visit(at, "budgets")
     assert_clean(at)
@@ -263,9 +278,9 @@ def test_online_mode_asks_to_sign_in_and_shows_login_errors(monkeypatch):
         seen.update(url=url, username=username, password=password)
         raise LoginFailed("Sign-in failed: the username or password is wrong.")
 
-    monkeypatch.setattr(webapp, "connect", refuse)
+    monkeypatch.setattr(connection, "connect", refuse)
     at = new_app().run()
-    widget(at.radio, "Connection").set_value(webapp.ONLINE).run()
+    widget(at.radio, "Connection").set_value(state.ONLINE).run()
     assert not at.exception
     assert any("Sign in" in i.value for i in at.info)
     widget(at.text_input, "Organization URL").input("https://acme.maps.arcgis.com")
@@ -274,25 +289,25 @@ def test_online_mode_asks_to_sign_in_and_shows_login_errors(monkeypatch):
     widget(at.button, "Connect").click().run()
     assert not at.exception
     assert seen == {"url": "https://acme.maps.arcgis.com", "username": "ada", "password": "s3cret-pw"}
-    assert [e.value for e in at.error] == ["Sign-in failed: the username or password is wrong."]
+    assert [shown(e.value) for e in at.error] == ["Sign-in failed: the username or password is wrong."]
     assert widget(at.text_input, "Password").value == ""
     assert "s3cret-pw" not in repr(at.session_state.to_dict())
     assert "s3cret" not in repr(at.query_params)
 
 
 def test_sign_in_with_the_environment_password(monkeypatch):
-    monkeypatch.setenv(webapp.ENV_URL, "https://acme.maps.arcgis.com")
-    monkeypatch.setenv(webapp.ENV_USER, "ada")
-    monkeypatch.setenv(webapp.ENV_PASSWORD, "from-env-pw")
+    monkeypatch.setenv(connection.ENV_URL, "https://acme.maps.arcgis.com")
+    monkeypatch.setenv(connection.ENV_USER, "ada")
+    monkeypatch.setenv(connection.ENV_PASSWORD, "from-env-pw")
     seen = {}
 
     def accept(url, username, password, ca_bundle=None):
         seen.update(url=url, username=username, password=password)
-        return webapp.demo_connection()
+        return connection.demo_connection()
 
-    monkeypatch.setattr(webapp, "connect", accept)
+    monkeypatch.setattr(connection, "connect", accept)
     at = new_app().run()
-    widget(at.radio, "Connection").set_value(webapp.ONLINE).run()
+    widget(at.radio, "Connection").set_value(state.ONLINE).run()
     assert widget(at.text_input, "Organization URL").value == "https://acme.maps.arcgis.com"
     assert widget(at.text_input, "Password").value == ""  # never prefilled in the browser
     assert any("password from the environment" in c.value for c in at.caption)
@@ -319,12 +334,12 @@ def test_page_filters_survive_a_visit_elsewhere():
 
 def test_a_load_error_is_one_line_not_a_traceback(monkeypatch):
     def broken(conn):
-        raise webapp.CreditLensError("The portal answered with an HTML error page instead of JSON.")
+        raise errors.CreditLensError("The portal answered with an HTML error page instead of JSON.")
 
     monkeypatch.setattr(fetching, "fetch_members", broken)
     at = new_app().run()
     assert not at.exception
-    assert [e.value for e in at.error] == [
+    assert [shown(e.value) for e in at.error] == [
         "Could not load data from the organization: The portal answered with an HTML error page instead of JSON."
     ]
 

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from creditlens import dates, webapp
+from creditlens import dates
 from creditlens.fake import portal_api
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
+from creditlens.ui import (
+    connection,
+    period,
+    state,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +48,18 @@ def emulator(orgs, emulator_factory):
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch, emulator):
-    for name in (webapp.ENV_URL, webapp.ENV_USER, webapp.ENV_PASSWORD):
+    for name in (connection.ENV_URL, connection.ENV_USER, connection.ENV_PASSWORD):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv(webapp.ENV_CA, emulator.ca_bundle)
+    monkeypatch.setenv(connection.ENV_CA, emulator.ca_bundle)
     st.cache_data.clear()
     emulator.faults.clear()
     yield
     st.cache_data.clear()
+
+
+def shown(markdown: str) -> str:
+    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def widget(items, label):
@@ -56,14 +67,14 @@ def widget(items, label):
 
 
 def messages(at) -> str:
-    return "\n".join(e.value for e in [*at.error, *at.warning, *at.info, *at.success])
+    return "\n".join(shown(e.value) for e in [*at.error, *at.warning, *at.info, *at.success])
 
 
 def sign_in(url: str, username: str, password: str, **query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(query)
     at.run()
-    widget(at.radio, "Connection").set_value(webapp.ONLINE).run()
+    widget(at.radio, "Connection").set_value(state.ONLINE).run()
     widget(at.text_input, "Organization URL").input(url)
     widget(at.text_input, "Username").input(username)
     widget(at.text_input, "Password").input(password)
@@ -74,7 +85,7 @@ def sign_in(url: str, username: str, password: str, **query) -> AppTest:
 
 def assert_still_usable(at: AppTest) -> None:
     """After the message, the demo still works from the same session."""
-    widget(at.radio, "Connection").set_value(webapp.DEMO).run()
+    widget(at.radio, "Connection").set_value(state.DEMO).run()
     assert not at.exception and not at.error
     assert any(m.label.startswith("Credits in range") for m in at.metric)
 
@@ -106,7 +117,7 @@ def test_home_and_sharing_rest_urls_are_normalised(emulator, orgs, suffix):
     user, password = admin(orgs)
     at = sign_in(emulator.url + suffix, user, password)
     assert not at.error
-    assert "Inputs Test Org" in " ".join(c.value for c in [*at.sidebar.markdown, *at.sidebar.caption])
+    assert "Inputs Test Org" in " ".join(shown(c.value) for c in [*at.sidebar.markdown, *at.sidebar.caption])
 
 
 def test_wrong_password(emulator, orgs):
@@ -143,7 +154,7 @@ def test_org_with_no_usage_shows_empty_states_on_every_page(emulator, orgs):
 
 def test_reversed_custom_range_is_put_in_order():
     at = AppTest.from_file(APP, default_timeout=60).run()
-    widget(at.selectbox, "Period").select(webapp.CUSTOM_RANGE).run()
+    widget(at.selectbox, "Period").select(period.CUSTOM_RANGE).run()
     first, last = TODAY - dt.timedelta(days=20), TODAY - dt.timedelta(days=10)
     at.date_input[0].set_value((last, first)).run()
     assert not at.exception and not at.error

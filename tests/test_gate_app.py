@@ -7,16 +7,22 @@ visitor's OIDC identity is AppTest's simulated ``st.user``; the configuration is
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from creditlens import gate, webapp
+from creditlens import deployment, errors
 from creditlens.deployment import AccessAttempts, DeploymentConfig, ServerConnection, hash_access_code
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fake.emulator import PortalEmulator
+from creditlens.ui import (
+    connection,
+    gate,
+    state,
+)
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 ORG = "Harbor City GIS"  # not the demo org's name, so seeing it means the shared org is served
@@ -44,6 +50,11 @@ def _isolated(monkeypatch):
     st.cache_data.clear()
     yield
     gate.forget_shared_connections()
+
+
+def shown(markdown: str) -> str:
+    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def server_secrets(emu: PortalEmulator, password: str = "harbor_analyst-demo-pw", **extra) -> dict:
@@ -104,42 +115,47 @@ HASH = hash_access_code(CODE, iterations=1000)
 
 def test_decide_covers_every_gate():
     oidc = DeploymentConfig(server=SERVER, allowed_domains=frozenset({"example.org"}), oidc_configured=True)
-    assert gate.decide(DeploymentConfig(), {}, None) is gate.Access.NO_SERVER
-    assert gate.decide(oidc, {}, None) is gate.Access.SIGN_IN
-    assert gate.decide(oidc, {"is_logged_in": True, "email": "ana@example.org"}, None) is gate.Access.GRANTED
-    assert gate.decide(oidc, {"is_logged_in": True, "email": "eve@example.com"}, None) is gate.Access.REFUSED
-    assert gate.decide(oidc, {"is_logged_in": True}, None) is gate.Access.REFUSED  # no e-mail claim
+    assert deployment.decide(DeploymentConfig(), {}, None) is deployment.Access.NO_SERVER
+    assert deployment.decide(oidc, {}, None) is deployment.Access.SIGN_IN
+    assert (
+        deployment.decide(oidc, {"is_logged_in": True, "email": "ana@example.org"}, None) is deployment.Access.GRANTED
+    )
+    assert (
+        deployment.decide(oidc, {"is_logged_in": True, "email": "eve@example.com"}, None) is deployment.Access.REFUSED
+    )
+    assert deployment.decide(oidc, {"is_logged_in": True}, None) is deployment.Access.REFUSED  # no e-mail claim
     coded = DeploymentConfig(server=SERVER, access_code_hash=HASH, max_access_attempts=2)
     attempts = AccessAttempts(limit=2)
-    assert gate.decide(coded, {}, attempts) is gate.Access.CODE
+    assert deployment.decide(coded, {}, attempts) is deployment.Access.CODE
     attempts.try_code("nope", HASH)
     attempts.try_code("nope", HASH)
-    assert gate.decide(coded, {}, attempts) is gate.Access.LOCKED
-    assert gate.decide(DeploymentConfig(server=SERVER), {}, None) is gate.Access.UNCONFIGURED
-    assert gate.decide(DeploymentConfig(server=SERVER, allow_open=True), {}, None) is gate.Access.OPEN
-    both = DeploymentConfig(server=SERVER, access_code_hash=HASH, allowed_emails=frozenset({"ana@x.org"}),
-                            oidc_configured=True)
+    assert deployment.decide(coded, {}, attempts) is deployment.Access.LOCKED
+    assert deployment.decide(DeploymentConfig(server=SERVER), {}, None) is deployment.Access.UNCONFIGURED
+    assert deployment.decide(DeploymentConfig(server=SERVER, allow_open=True), {}, None) is deployment.Access.OPEN
+    both = DeploymentConfig(
+        server=SERVER, access_code_hash=HASH, allowed_emails=frozenset({"ana@x.org"}), oidc_configured=True
+    )
     signed_in = {"is_logged_in": True, "email": "ana@x.org"}
-    assert gate.decide(both, signed_in, AccessAttempts()) is gate.Access.CODE  # both gates must be passed
+    assert deployment.decide(both, signed_in, AccessAttempts()) is deployment.Access.CODE  # both gates must be passed
 
 
 def test_modes_and_labels():
-    plain = gate.Setup(DeploymentConfig())
-    assert gate.connection_modes(plain, webapp.DEMO, webapp.ONLINE) == webapp.CONNECTION_MODES
-    assert gate.mode_label(webapp.ONLINE, plain, webapp.ONLINE) == webapp.ONLINE
-    shared = gate.Setup(DeploymentConfig(server=SERVER, allow_user_login=False))
-    assert gate.connection_modes(shared, webapp.DEMO, webapp.ONLINE) == (gate.SHARED, webapp.DEMO)
-    assert gate.mode_label(gate.SHARED, shared, webapp.ONLINE, "Acme") == "Acme (shared)"
-    both = gate.Setup(DeploymentConfig(server=SERVER, allow_user_login=True))
-    assert gate.connection_modes(both, webapp.DEMO, webapp.ONLINE)[-1] == webapp.ONLINE
-    assert gate.mode_label(webapp.ONLINE, both, webapp.ONLINE) == gate.OWN_ACCOUNT_LABEL
-    broken = gate.load_setup({"portal_url": "https://acme.maps.arcgis.com"}, {}, False)
-    assert broken.error and gate.connection_modes(broken, webapp.DEMO, webapp.ONLINE) == (webapp.DEMO,)
+    plain = deployment.Setup(DeploymentConfig())
+    assert deployment.connection_modes(plain, state.DEMO, state.ONLINE) == (state.DEMO, state.ONLINE)
+    assert deployment.mode_label(state.ONLINE, plain, state.ONLINE) == state.ONLINE
+    shared = deployment.Setup(DeploymentConfig(server=SERVER, allow_user_login=False))
+    assert deployment.connection_modes(shared, state.DEMO, state.ONLINE) == (deployment.SHARED, state.DEMO)
+    assert deployment.mode_label(deployment.SHARED, shared, state.ONLINE, "Acme") == "Acme (shared)"
+    both = deployment.Setup(DeploymentConfig(server=SERVER, allow_user_login=True))
+    assert deployment.connection_modes(both, state.DEMO, state.ONLINE)[-1] == state.ONLINE
+    assert deployment.mode_label(state.ONLINE, both, state.ONLINE) == deployment.OWN_ACCOUNT_LABEL
+    broken = deployment.load_setup({"portal_url": "https://acme.maps.arcgis.com"}, {}, False)
+    assert broken.error and deployment.connection_modes(broken, state.DEMO, state.ONLINE) == (state.DEMO,)
 
 
 def test_setup_hint_names_settings_never_values():
     config = DeploymentConfig(server=SERVER, allowed_emails=frozenset({"ana@secret-partner.com"}))
-    hint = gate.setup_hint(config)
+    hint = deployment.setup_hint(config)
     assert "access_code_hash" in hint and "allow_open" in hint and "deployment.md" in hint
     assert "no `[auth]` section" in hint
     assert "secret-partner" not in hint and "pw" not in hint.split()
@@ -147,20 +163,26 @@ def test_setup_hint_names_settings_never_values():
 
 # -- OIDC --------------------------------------------------------------------------------------------
 def test_an_allowed_email_sees_the_shared_org(emulator):
-    at = new_app(server_secrets(emulator, allowed_emails=["ana@partner.com"]), auth=True,
-                 user={"is_logged_in": True, "email": "Ana@Partner.com"}).run()
+    at = new_app(
+        server_secrets(emulator, allowed_emails=["ana@partner.com"]),
+        auth=True,
+        user={"is_logged_in": True, "email": "Ana@Partner.com"},
+    ).run()
     assert_clean(at)
     assert shows_org_data(at)
     radio = connection_radio(at)
-    assert radio.value == gate.SHARED and radio.options == [f"{ORG} (shared)", webapp.DEMO]
+    assert radio.value == deployment.SHARED and radio.options == [f"{ORG} (shared)", state.DEMO]
     assert not [t for t in at.text_input]  # no credential fields anywhere
     assert any("Ana" in c.value for c in at.caption) and at.button(key="cl_oidc_sign_out")
     assert "harbor_analyst-demo-pw" not in browser_bound(at)
 
 
 def test_an_allowed_domain_sees_the_shared_org_and_can_sign_out(emulator):
-    at = new_app(server_secrets(emulator, allowed_domains=["example.org"]), auth=True,
-                 user={"is_logged_in": True, "email": "bo@example.org"}).run()
+    at = new_app(
+        server_secrets(emulator, allowed_domains=["example.org"]),
+        auth=True,
+        user={"is_logged_in": True, "email": "bo@example.org"},
+    ).run()
     assert_clean(at)
     assert shows_org_data(at)
     at.button(key="cl_oidc_sign_out").click().run()
@@ -174,7 +196,7 @@ def test_a_refused_user_is_told_only_not_allowed(emulator):
     at = new_app(config, auth=True, user={"is_logged_in": True, "email": "eve@example.com"}).run()
     assert_clean(at)
     assert not shows_org_data(at)
-    assert [e.value for e in at.error] == ["Signed in as eve@example\\.com: not allowed."]
+    assert [shown(e.value) for e in at.error] == ["Signed in as eve@example.com: not allowed."]
     everything = browser_bound(at)
     assert "example.org" not in everything and "partner.com" not in everything  # never who is allowed
     assert ORG not in everything  # and nothing of the org
@@ -184,24 +206,26 @@ def test_a_refused_user_is_told_only_not_allowed(emulator):
 
 def test_not_signed_in_gets_a_sign_in_button_and_the_demo(emulator):
     emulator.clear_requests()
-    at = new_app(server_secrets(emulator, allowed_domains=["example.org"]), auth=True,
-                 user={"is_logged_in": False}).run()
+    at = new_app(
+        server_secrets(emulator, allowed_domains=["example.org"]), auth=True, user={"is_logged_in": False}
+    ).run()
     assert_clean(at)
     assert any(b.label == "Sign in" for b in at.button) and not shows_org_data(at)
     assert emulator.requests == []  # nobody signed in to the portal for a visitor who did not pass the gate
-    connection_radio(at).set_value(webapp.DEMO).run()
+    connection_radio(at).set_value(state.DEMO).run()
     assert_clean(at)
     assert any(m.label.startswith("Credits in range") for m in at.metric)  # the demo needs no gate
 
 
 # -- access code ---------------------------------------------------------------------------------------
 def code_app(emu: PortalEmulator, attempts: int = 3) -> AppTest:
-    return new_app(server_secrets(emu, access_code_hash=hash_access_code(CODE, iterations=1000),
-                                  max_access_attempts=attempts)).run()
+    return new_app(
+        server_secrets(emu, access_code_hash=hash_access_code(CODE, iterations=1000), max_access_attempts=attempts)
+    ).run()
 
 
 def enter(at: AppTest, code: str) -> AppTest:
-    at.text_input(key=gate.CODE_KEY).input(code)
+    at.text_input(key=state.ACCESS_CODE).input(code)
     return next(b for b in at.button if b.label == "Enter").click().run()
 
 
@@ -209,7 +233,7 @@ def test_the_right_access_code_opens_the_shared_org(emulator):
     at = code_app(emulator)
     assert_clean(at)
     assert not shows_org_data(at)
-    assert at.text_input(key=gate.CODE_KEY).proto.type == at.text_input(key=gate.CODE_KEY).proto.PASSWORD
+    assert at.text_input(key=state.ACCESS_CODE).proto.type == at.text_input(key=state.ACCESS_CODE).proto.PASSWORD
     enter(at, CODE)
     assert_clean(at)
     assert shows_org_data(at)
@@ -230,13 +254,13 @@ def test_a_wrong_code_then_the_lockout(emulator):
     enter(at, "guess-3")
     assert_clean(at)
     assert len(at.error) == 1 and at.error[0].value.startswith("Locked: 3 wrong access codes")
-    assert not [t for t in at.text_input if t.key == gate.CODE_KEY]  # no more tries in this session
+    assert not [t for t in at.text_input if t.key == state.ACCESS_CODE]  # no more tries in this session
     assert not shows_org_data(at)
-    connection_radio(at).set_value(webapp.DEMO).run()
-    connection_radio(at).set_value(gate.SHARED).run()
-    assert not [t for t in at.text_input if t.key == gate.CODE_KEY]  # still locked after a round trip
+    connection_radio(at).set_value(state.DEMO).run()
+    connection_radio(at).set_value(deployment.SHARED).run()
+    assert not [t for t in at.text_input if t.key == state.ACCESS_CODE]  # still locked after a round trip
     next(b for b in at.button if b.label.startswith("Explore the demo")).click().run()
-    assert connection_radio(at).value == webapp.DEMO
+    assert connection_radio(at).value == state.DEMO
     assert any(m.label.startswith("Credits in range") for m in at.metric)
 
 
@@ -261,18 +285,18 @@ def test_allow_open_serves_the_shared_org_without_a_gate(emulator):
 
 
 def test_own_account_sign_in_is_offered_only_when_allowed(emulator, monkeypatch):
-    monkeypatch.setenv(webapp.ENV_PASSWORD, "personal-env-pw")  # never used for a visitor in a deployment
+    monkeypatch.setenv(connection.ENV_PASSWORD, "personal-env-pw")  # never used for a visitor in a deployment
     seen = {}
 
     def refuse(url, username, password, ca_bundle=None):
         seen["password"] = password
-        raise webapp.CreditLensError("Enter your password.")
+        raise errors.CreditLensError("Enter your password.")
 
-    monkeypatch.setattr(webapp, "connect", refuse)
+    monkeypatch.setattr(connection, "connect", refuse)
     at = new_app(server_secrets(emulator, allow_open=True, allow_user_login=True)).run()
     radio = connection_radio(at)
-    assert radio.options == [f"{ORG} (shared)", webapp.DEMO, gate.OWN_ACCOUNT_LABEL]
-    radio.set_value(webapp.ONLINE).run()
+    assert radio.options == [f"{ORG} (shared)", state.DEMO, deployment.OWN_ACCOUNT_LABEL]
+    radio.set_value(state.ONLINE).run()
     assert_clean(at)
     assert not any("password from the environment" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Connect").click().run()
@@ -296,4 +320,4 @@ def test_broken_settings_fail_closed(emulator):
     at = new_app({"portal_url": emulator.url, "username": "harbor_analyst"}).run()
     assert_clean(at)
     assert any("settings are incomplete" in e.value for e in at.error)
-    assert connection_radio(at).options == [webapp.DEMO]
+    assert connection_radio(at).options == [state.DEMO]

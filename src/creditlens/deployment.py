@@ -30,6 +30,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from creditlens.errors import CreditLensError
 
@@ -215,3 +216,140 @@ def email_allowed(email: str | None, allowed_emails: frozenset[str], allowed_dom
     address = email.strip().lower()
     domain = address.rsplit("@", 1)[1]
     return address in allowed_emails or domain in allowed_domains
+
+
+# -- access decisions (the gate's widgets are in creditlens.ui.gate) ------------------------------
+#: The connection radio's value for the shared org (the label shows the org's name once connected).
+SHARED = "Shared organization"
+OWN_ACCOUNT_LABEL = "Sign in with my own account"
+DOCS = "docs/deployment.md"
+RETRY_AFTER_S = 30  # a failed shared sign-in is retried at most this often (protects the account from lockout)
+
+
+class Access(StrEnum):
+    """Where one visitor stands with the shared org."""
+
+    NO_SERVER = "no_server"  # no server-side connection configured: the app as it always was
+    GRANTED = "granted"  # passed the gate
+    OPEN = "open"  # no gate, explicitly allowed (allow_open)
+    SIGN_IN = "sign_in"  # OIDC: not signed in yet
+    REFUSED = "refused"  # OIDC: signed in, not on the allow-list
+    CODE = "code"  # access code: not entered yet
+    LOCKED = "locked"  # access code: too many wrong codes in this session
+    UNCONFIGURED = "unconfigured"  # a server connection but no gate: not served
+
+    @property
+    def allowed(self) -> bool:
+        return self in (Access.GRANTED, Access.OPEN)
+
+
+# -- pure decisions ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Setup:
+    """The deployment configuration, or why it could not be read (the message names no secret)."""
+
+    config: DeploymentConfig
+    error: str | None = None
+
+    @property
+    def deployed(self) -> bool:
+        """A team deployment: a shared connection, or settings for one that are broken."""
+        return self.config.server is not None or self.error is not None
+
+
+def load_setup(secrets_section: Mapping | None, environ: Mapping[str, str], oidc_configured: bool) -> Setup:
+    """The config, failing closed: broken settings serve no shared org and no own-account sign-in."""
+    try:
+        return Setup(load_deployment_config(secrets_section, environ, oidc_configured=oidc_configured))
+    except DeploymentConfigError as exc:
+        return Setup(DeploymentConfig(server=None, allow_user_login=False), str(exc))
+
+
+def decide(config: DeploymentConfig, user: Mapping | None, attempts: AccessAttempts | None) -> Access:
+    """May this visitor see the shared org? ``user`` is ``st.user``; ``attempts`` this session's code tries.
+
+    When both gates are configured, both must be passed (sign-in first, then the code).
+    """
+    if config.server is None:
+        return Access.NO_SERVER
+    if not config.gated:
+        return Access.OPEN if config.allow_open else Access.UNCONFIGURED
+    if config.uses_oidc:
+        user = user or {}
+        if not user.get("is_logged_in"):
+            return Access.SIGN_IN
+        if not email_allowed(_text(user.get("email")), config.allowed_emails, config.allowed_domains):
+            return Access.REFUSED
+    if config.uses_access_code and (attempts is None or not attempts.granted):
+        return Access.LOCKED if attempts is not None and attempts.locked else Access.CODE
+    return Access.GRANTED
+
+
+def connection_modes(setup: Setup, demo: str, own_account: str) -> tuple[str, ...]:
+    """The connection radio's options: unchanged (demo, own account) when there is no deployment."""
+    config = setup.config
+    modes: list[str] = []
+    if config.server is not None:
+        modes.append(SHARED)
+    modes.append(demo)
+    if config.allow_user_login:
+        modes.append(own_account)
+    return tuple(modes)
+
+
+def mode_label(mode: str, setup: Setup, own_account: str, org_name: str | None = None) -> str:
+    """How the radio shows a mode: the shared org by name once known; "my own account" in a deployment."""
+    if mode == SHARED:
+        return f"{org_name} (shared)" if org_name else SHARED
+    if mode == own_account and setup.deployed:
+        return OWN_ACCOUNT_LABEL
+    return mode
+
+
+def code_notice(attempts: AccessAttempts, blank: bool = False) -> str | None:
+    """What to say after a try at the access code (never why beyond "not right")."""
+    if attempts.granted:
+        return None
+    if attempts.locked:
+        return locked_message(attempts)
+    if blank:
+        return "Enter the access code."
+    if attempts.failures:
+        left = attempts.remaining
+        return f"That access code is not right. {left} {'try' if left == 1 else 'tries'} left."
+    return None
+
+
+def locked_message(attempts: AccessAttempts) -> str:
+    return (
+        f"Locked: {attempts.failures} wrong access codes in this session, so no more tries are accepted. "
+        "Ask the person who shared this link for the code."
+    )
+
+
+def setup_hint(config: DeploymentConfig) -> str:
+    """For an ungated server connection: how to configure a gate (markdown; names settings, never values)."""
+    lines = [
+        "This app has a shared organization connection but **no access gate**, so its data is not served. "
+        "The person who runs it can add one of these to `.streamlit/secrets.toml` (section `[creditlens]`) "
+        "or to the environment:",
+        "",
+        "- **a shared access code**: run `creditlens hash-access-code` and set `access_code_hash` "
+        "(`CREDITLENS_ACCESS_CODE_HASH`);",
+        "- **single sign-on**: an `[auth]` section for `st.login` and `allowed_emails` or `allowed_domains` "
+        "(`CREDITLENS_ALLOWED_EMAILS`, `CREDITLENS_ALLOWED_DOMAINS`);",
+        "- or `allow_open = true` (`CREDITLENS_ALLOW_OPEN`) to serve it to anyone who can reach this app, "
+        "only on a network you trust.",
+    ]
+    if config.oidc_configured and not (config.allowed_emails or config.allowed_domains):
+        lines += ["", "An `[auth]` section is present, but no `allowed_emails` or `allowed_domains` list."]
+    elif (config.allowed_emails or config.allowed_domains) and not config.oidc_configured:
+        lines += ["", "An allow-list is set, but there is no `[auth]` section to sign in with."]
+    lines += ["", f"Details: `{DOCS}` in the Credit Lens repository."]
+    return "\n".join(lines)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+

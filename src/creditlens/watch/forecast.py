@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from creditlens.services import STORAGE_STYPES
-from creditlens.watch.daily import daily_total, day_index
+from creditlens.watch.daily import daily_matrix, daily_total, day_index
 
 HISTORY_DAYS = 90
 MAX_HORIZON_DAYS = 730  # beyond two years a straight-line projection says nothing useful
@@ -248,16 +248,19 @@ def member_forecasts(
     """When each member with an allocation reaches it, from their own transaction burn (storage is not budgeted)."""
     start = as_of - dt.timedelta(days=history_days - 1)
     allocated = members[members["assigned_credits"].notna()]
-    transactions = ~usage["stype"].astype(str).isin(STORAGE_STYPES).to_numpy()
-    names = usage["username"].astype(str).str.lower().to_numpy()
-    since_day = as_of + dt.timedelta(days=1)
+    transactions = usage[~usage["stype"].astype(str).isin(STORAGE_STYPES).to_numpy()]
+    keyed = transactions.assign(key=transactions["username"].astype(str).str.lower())
+    # One matrix for everyone (the last column is today, provisional), instead of a filter per member.
+    keys, credits, _ = daily_matrix(keyed, ["key"], start, as_of + dt.timedelta(days=1))
+    row_of = {k: i for i, k in enumerate(keys["key"])}
+    days = day_index(start, as_of)
+    idle = np.zeros(len(days) + 1)
     rows = []
     for member in allocated.itertuples(index=False):
-        mine = transactions & (names == str(member.username).lower())
-        burn = daily_total(usage, start, as_of, mine)
-        since = daily_total(usage, since_day, since_day, mine).sum()
+        series = credits[row_of[key]] if (key := str(member.username).lower()) in row_of else idle
         available = float(member.available_credits) if pd.notna(member.available_credits) else 0.0
-        p = project(available + float(since), burn, expires, balance_now=available)
+        burn = pd.Series(series[:-1], index=days)
+        p = project(available + float(series[-1]), burn, expires, balance_now=available)
         rows.append(
             {
                 "username": member.username,
