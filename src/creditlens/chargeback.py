@@ -369,6 +369,17 @@ class ChargebackCheck:
             return False
         return abs(self.lines_total - self.org_total) <= max(CHECK_TOLERANCE * abs(self.org_total), 1e-6)
 
+    def describe(self) -> str:
+        """The check as one sentence, credits as the app shows them."""
+        lines = f"{self.lines_total:,.2f}"
+        if self.org_total is None:
+            return f"Lines add up to {lines} credits; the org total was not loaded to compare."
+        if self.ok:
+            return f"Lines add up to {lines} credits = org total {self.org_total:,.2f} ✓"
+        return (
+            f"Lines add up to {lines} credits ≠ org total {self.org_total:,.2f} (difference {self.difference:,.2f}) ✗"
+        )
+
 
 @dataclass(frozen=True)
 class Chargeback:

@@ -27,6 +27,7 @@ COMMANDS: tuple[str | ModuleType, ...] = (
     "export",
     "access_code",
     "alerts",
+    "summary",
     "sync",
     "archive",
 )

@@ -18,6 +18,7 @@ import pandas as pd
 from creditlens import reports
 from creditlens.archive import Archive, ArchivedRange, archived_orgs, ensure, read_range
 from creditlens.archive.sync import utc_now
+from creditlens.cli import summary as chargeback_cli
 from creditlens.cli.common import (
     CliError,
     add_source_args,
@@ -33,7 +34,7 @@ from creditlens.dates import InvalidDateRange, parse_day, validate_range
 from creditlens.errors import CreditLensError, redact
 from creditlens.exporting import HEADER_STYLES, to_csv_bytes, to_json_bytes
 
-REPORTS = ("leaderboard", "usage", "reconciliation", "members")
+REPORTS = ("leaderboard", "usage", "reconciliation", "members", "chargeback")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,6 +59,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--offline", action="store_true", help="with --archive: no sign-in; fail if the archive lacks part of the range"
     )
     export.add_argument("--org", metavar="ORG_ID", help="with --offline: the org to read when DIR holds several")
+    chargeback_cli.add_chargeback_args(export)  # --cost-centers, --price, --currency for --report chargeback
     export.set_defaults(run=run)
 
 
@@ -108,7 +110,7 @@ def run_export(args: argparse.Namespace, password: str | None) -> int:
     progress = window_printer(sys.stderr) if args.archive else None
     sync = ensure(archive, conn, start, end, today=today, on_window=progress)
     data = read_range(archive, start, end, today=today, sync=sync)
-    return write_report(args, data)
+    return write_report(args, data, conn)
 
 
 def run_offline(args: argparse.Namespace) -> int:
@@ -132,13 +134,16 @@ def offline_org(directory: str, org: str | None) -> str:
     return org or found[0]
 
 
-def write_report(args: argparse.Namespace, data: ArchivedRange) -> int:
+def write_report(args: argparse.Namespace, data: ArchivedRange, conn=None) -> int:
     needs_usage = args.report != "members"
     if needs_usage and not data.complete:
         if not args.allow_partial:
             raise CliError(f"{data.warning()} Nothing was written; use --allow-partial to write what loaded.")
         print(f"creditlens: warning: {data.warning()} The file holds only what loaded.", file=sys.stderr)
-    frame = build_report(args.report, data)
+    if args.report == "chargeback":
+        frame = chargeback_cli.chargeback_report(args, conn, data)  # conn is None offline
+    else:
+        frame = build_report(args.report, data)
     if needs_usage and not data.complete:
         frame = mark_incomplete(frame, data.warning() or "incomplete")
     headers = getattr(args, "headers", "codes")
