@@ -34,6 +34,7 @@ chromium:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: $(STAMP) chromium lint
 	CREDITLENS_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q
