@@ -8,7 +8,7 @@ import streamlit as st
 from creditlens import reports
 from creditlens.errors import CreditLensError
 from creditlens.ui.common import Metric, fmt_credits, plain, plural
-from creditlens.ui.data import PageData, load_totals_check
+from creditlens.ui.data import PageData, load_org_totals
 
 PARAMS = ()
 
@@ -66,7 +66,7 @@ def totals_line(check: reports.TotalsCheck) -> tuple[bool, str]:
 def show_totals_check(data: PageData) -> None:
     """ "per-user + unattributed = org total" from a second, org-wide query."""
     try:
-        check = load_totals_check(data)
+        check = reports.totals_check(data.frame, load_org_totals(data.view.conn, data.view.start, data.view.end))
     except CreditLensError as exc:
         st.warning(f"The org-wide total could not be loaded, so the check was skipped: {plain(exc)}")
         return
