@@ -195,6 +195,7 @@ def ensure(
         raise ArchiveError(
             f"This archive belongs to org {archive.org_id}, but the sign-in is for org {conn.identity.org_id}."
         )
+    stamp = (lambda: now) if now is not None else utc_now  # a test's clock stamps its fetches too
     now = now or utc_now()
     today = today or now.date()
     end = min(end, today)
@@ -215,7 +216,7 @@ def ensure(
         def write(window: UsageWindow, usage, totals) -> None:
             cursor = con.cursor()
             try:
-                replace_window(cursor, series, window, usage, totals, utc_now())
+                replace_window(cursor, series, window, usage, totals, stamp())
             finally:
                 cursor.close()
             refreshed = sum(1 for d in _days(window) if d in coverage)
@@ -231,7 +232,7 @@ def ensure(
             if on_window:
                 on_window(WindowEvent(failure.window, done[0], len(report.windows), error=failure.message))
         report.usage_requests, report.other_requests = counting.usage, counting.other
-        _record_sync(con, now, report)
+        _record_sync(con, now, stamp(), report)
     return report
 
 
@@ -247,12 +248,12 @@ def _refresh_members(con, conn: PortalConnection, today: dt.date, now: dt.dateti
     return len(members)
 
 
-def _record_sync(con, started: dt.datetime, report: SyncReport) -> None:
+def _record_sync(con, started: dt.datetime, finished: dt.datetime, report: SyncReport) -> None:
     con.execute(
         "INSERT INTO syncs VALUES (?, ?, ?, ?, ?, ?)",
-        [started, utc_now(), report.days_added, report.days_refreshed, report.usage_requests, len(report.failures)],
+        [started, finished, report.days_added, report.days_refreshed, report.usage_requests, len(report.failures)],
     )
-    set_meta(con, "last_synced_at", utc_now().isoformat())
+    set_meta(con, "last_synced_at", finished.isoformat())
 
 
 def _days(window: UsageWindow) -> list[dt.date]:
