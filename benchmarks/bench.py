@@ -1,16 +1,18 @@
 """Benchmark: how Credit Lens scales with the size of the organization.
 
-``python -m creditlens.bench [--sizes 1000,10000,50000] [--days 365] [--runs 3] [--quick] [--out FILE]``
-(``make bench``) writes a markdown report (``docs/performance.md`` by default) and prints it.
+``python benchmarks/bench.py [--sizes 1000,10000,50000] [--days 365] [--runs 3] [--quick] [--out FILE]``
+(``make bench``) writes its section of a markdown page (``docs/performance.md`` by default, between
+``<!-- begin: bench -->`` and ``<!-- end: bench -->``; the rest of the page is left as it is) and
+prints it. What the numbers mean and what profiling found is written in that page, not here.
 
 For each size it generates a synthetic org with a year of daily usage and measures, as medians
 over ``--runs``:
 
 - **the real client against the HTTPS emulator**, each in its own process: the emulator runs as
-  ``python -m creditlens.fake.emulator`` and every client run is a fresh ``python -m creditlens.bench
-  _client`` that signs in with ``arcgis`` and calls :func:`creditlens.fetching.fetch_usage`, so
-  its peak RSS (``VmHWM``) is the client's alone. Requests are counted by the emulator
-  (``GET /__emulator__/requests``).
+  ``python -m creditlens.fake.emulator`` (its ready file gives the URL and accounts) and every
+  client run is a fresh ``python benchmarks/bench.py _child`` that signs in with ``arcgis`` and
+  calls :func:`creditlens.fetching.fetch_usage`, so its peak RSS (``VmHWM``) is the client's alone.
+  Requests are counted by the emulator (``GET /__emulator__/requests``).
 - **in process**: the server's reply build and JSON encoding per window, and parse-and-tidy
   throughput: decoded JSON in memory → :func:`~creditlens.usage_parsing.parse_usage_reply`,
   excluding JSON decoding, against a per-point Python loop (the pattern of ``arcgis``'s
@@ -36,7 +38,6 @@ import json
 import math
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -52,12 +53,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from perf_page import write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = "bench"  # this script's section of docs/performance.md
 MB = 1024 * 1024
 DEFAULT_SIZES = (1_000, 10_000, 50_000)
 DEFAULT_DAYS = 365
 DEFAULT_RUNS = 3
 DEFAULT_SEED = 7
-DEFAULT_OUT = Path("docs/performance.md")
+DEFAULT_OUT = ROOT / "docs" / "performance.md"
 QUICK_MEMBERS, QUICK_DAYS = 200, 120
 #: Members sampled for the one-request-per-member baseline (all of them when the org is smaller).
 PER_MEMBER_SAMPLE, QUICK_PER_MEMBER_SAMPLE = 100, 20
@@ -142,7 +147,7 @@ def median(values: list[float]) -> float:
 # -- command line -------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m creditlens.bench",
+        prog="python benchmarks/bench.py",
         description="Measure fetch, parse, reports and app speed for synthetic orgs of several sizes.",
     )
     parser.add_argument(
@@ -209,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         large_runs=args.large_runs,
     )
     text = render(report)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_section(out, SECTION, text)
     print(text)
     print(f"Written to {out}", file=sys.stderr)
     return 0
@@ -295,7 +299,7 @@ def run(
 
 
 def find_app() -> Path | None:
-    for candidate in (Path.cwd() / "app.py", Path(__file__).resolve().parents[2] / "app.py"):
+    for candidate in (Path.cwd() / "app.py", ROOT / "app.py"):
         if candidate.is_file():
             return candidate
     return None
@@ -312,7 +316,8 @@ def _spec(members: int, days: int, seed: int, end_day: dt.date):
 def _measure_in_process(result: SizeResult, seed: int, end_day: dt.date, runs: int, sample: int) -> list[str]:
     """Server reply build and encode, parse throughput against the loop, and reports; returns the
     usernames sampled for the one-request-per-member baseline."""
-    from creditlens import gcpause, portal_api, reports
+    from creditlens import gcpause, reports
+    from creditlens.fake import portal_api
     from creditlens.fake.demo_org import build_demo_org
     from creditlens.fetching import members_frame, usage_params
     from creditlens.usage_parsing import concat_usage, parse_usage_reply
@@ -450,16 +455,11 @@ class EmulatorProcess:
         return {"url": self.url, "ca_bundle": self.ca_bundle, "username": self.username, "password": self.password}
 
 
-_LISTENING = re.compile(r"listening on (https://\S+)")
-_ADMIN = re.compile(r"^\s+(\S+)\s+password\s+(\S+)\s+administrator\s*$")
-_USAGE_SPAN = re.compile(r"usage (\d{4}-\d\d-\d\d) to (\d{4}-\d\d-\d\d)")
-_CA = re.compile(r"CA bundle: (.+)$")
-
-
 @contextlib.contextmanager
 def emulator_process(members: int, days: int, seed: int, end_day: dt.date) -> Iterator[EmulatorProcess]:
     """``python -m creditlens.fake.emulator`` for this org, in its own process; stopped on exit."""
     work = Path(tempfile.mkdtemp(prefix="creditlens-bench-emu-"))
+    ready = work / "ready.json"
     command = [
         sys.executable,
         "-m",
@@ -476,38 +476,35 @@ def emulator_process(members: int, days: int, seed: int, end_day: dt.date) -> It
         "0",
         "--cert-dir",
         str(work / "certs"),
+        "--ready-file",
+        str(ready),
     ]
     started = time.perf_counter()
-    with (work / "stderr.log").open("wb") as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, text=True, env=_child_env())
+    with (work / "emulator.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=_child_env())
         try:
-            banner = _read_banner(process, work / "stderr.log")
-            yield EmulatorProcess(start_s=time.perf_counter() - started, **banner)
+            info = _wait_for_ready_file(process, ready, work / "emulator.log")
+            start_s = time.perf_counter() - started
+            (org,) = info["orgs"]
+            admin = next(a for a in org["accounts"] if a["note"] == "administrator")
+            yield EmulatorProcess(
+                info["url"], info["ca_bundle"], admin["username"], admin["password"], org["firstDay"], start_s
+            )
         finally:
             _stop(process)
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _read_banner(process: subprocess.Popen, errors: Path) -> dict:
-    found: dict[str, str] = {}
-    assert process.stdout is not None
-    for line in process.stdout:
-        if match := _LISTENING.search(line):
-            found["url"] = match.group(1)
-        elif match := _ADMIN.match(line):
-            found.setdefault("username", match.group(1))
-            found.setdefault("password", match.group(2))
-        elif match := _USAGE_SPAN.search(line):
-            found.setdefault("first_day", match.group(1))
-        elif match := _CA.search(line):
-            found["ca_bundle"] = match.group(1).strip()
-        if "Stop with Ctrl+C" in line:
-            break
-    missing = {"url", "username", "password", "first_day", "ca_bundle"} - set(found)
-    if missing:
-        detail = errors.read_text(errors="replace")[-2000:] if errors.exists() else ""
-        raise RuntimeError(f"the emulator did not start (missing {sorted(missing)}): {detail}")
-    return found
+def _wait_for_ready_file(process: subprocess.Popen, ready: Path, log: Path) -> dict:
+    deadline = time.monotonic() + CHILD_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"the emulator exited before it listened: {detail}")
+        with contextlib.suppress(OSError, ValueError):
+            return json.loads(ready.read_text())
+        time.sleep(0.05)
+    raise TimeoutError(f"the emulator wrote no ready file within {CHILD_TIMEOUT_S} s")
 
 
 def _stop(process: subprocess.Popen) -> None:
@@ -518,8 +515,6 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=30)
-    if process.stdout is not None:
-        process.stdout.close()
 
 
 def _child_env() -> dict[str, str]:
@@ -533,12 +528,12 @@ class ChildFailed(RuntimeError):
 
 
 def run_child(mode: str, spec: dict, timeout: float = CHILD_TIMEOUT_S) -> dict:
-    """Run ``python -m creditlens.bench _child <mode>`` with ``spec``; its last stdout line is the result."""
+    """Run ``python benchmarks/bench.py _child <mode>`` with ``spec``; its last stdout line is the result."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(spec, handle)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "creditlens.bench", "_child", mode, handle.name],
+            [sys.executable, str(Path(__file__).resolve()), "_child", mode, handle.name],
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -640,10 +635,11 @@ def _child_app(spec: dict) -> dict:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from creditlens import dates, webapp
+    from creditlens import dates
 
+    connection, preset_slug = _app_modules()
     used = []
-    real_build = webapp.build_demo_org
+    real_build = connection.build_demo_org
 
     def sized(org_spec=None):
         from creditlens.fake.demo_org import OrgSpec
@@ -653,11 +649,11 @@ def _child_app(spec: dict) -> dict:
         used.append(resized.members)
         return real_build(resized)
 
-    webapp.build_demo_org = sized
+    connection.build_demo_org = sized
     preset = max((label for label, n in dates.PRESETS.items() if n <= spec["days"]), key=dates.PRESETS.get)
     st.cache_data.clear()
     at = AppTest.from_file(spec["app"], default_timeout=CHILD_TIMEOUT_S)
-    at.query_params["range"] = webapp.preset_slug(preset)
+    at.query_params["range"] = preset_slug(preset)
     started = time.perf_counter()
     at.switch_page("app_pages/leaderboard.py").run()
     cold = time.perf_counter() - started
@@ -675,6 +671,17 @@ def _child_app(spec: dict) -> dict:
         "members": used[0] if used else None,
         "tables": len(at.dataframe),
     }
+
+
+def _app_modules() -> tuple[Any, Callable[[str], str]]:
+    """The module whose ``build_demo_org`` the app's demo connection calls, and the range's link slug."""
+    try:
+        from creditlens.ui import connection, links
+    except ImportError:  # the app before its split into creditlens.ui
+        from creditlens import webapp
+
+        return webapp, webapp.preset_slug
+    return connection, links.preset_slug
 
 
 def _raise_app_errors(at) -> None:
@@ -791,9 +798,9 @@ def render(report: Report) -> str:
     head = "| | " + " | ".join(f"{s.members:,} members" for s in sizes) + " | target |"
     rule = "|---|" + "---|" * len(sizes) + "---|"
     lines = [
-        "# Performance",
+        "## Scale: fetch, parse, reports and the app",
         "",
-        "Generated by `python -m creditlens.bench` (`make bench`); rerun it to refresh this page.",
+        "Written by `python benchmarks/bench.py` (`make bench`); rerun it to refresh this section.",
         "",
         f"- Date: {report.started:%Y-%m-%d %H:%M} UTC; machine: {os.cpu_count()} cores "
         f"({platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
@@ -804,7 +811,7 @@ def render(report: Report) -> str:
         + (" **Quick smoke run** (`--quick`): numbers are not representative." if report.quick else ""),
         "- A point is one (row, bucket) of a usage reply, with both measures (`vars=credits,num`).",
         "",
-        "## Results (medians)",
+        "### Results (medians)",
         "",
         head,
         rule,
@@ -855,8 +862,7 @@ def render(report: Report) -> str:
     lines += _how(report)
     notes = [f"{s.members:,} members: {n}" for s in sizes for n in s.notes] + report.notes
     if notes:
-        lines += ["", "## Notes from this run", "", *[f"- {n}" for n in notes]]
-    lines += ["", FINDINGS.strip(), ""]
+        lines += ["", "### Notes from this run", "", *[f"- {n}" for n in notes]]
     return "\n".join(lines)
 
 
@@ -914,7 +920,7 @@ def _browser(browser: dict) -> str:
 
 
 def _targets(report: Report) -> list[str]:
-    lines = ["", "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines = ["", "### Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     for s in report.sizes:
         got = int(median(s.requests)) if s.requests else None
         lines.append(
@@ -959,7 +965,7 @@ def _how(report: Report) -> list[str]:
     sample = next((s.per_member["sampled"] for s in report.sizes if s.per_member), None)
     return [
         "",
-        "## How it is measured",
+        "### How it is measured",
         "",
         "- **Fetch + parse + tidy**: a fresh client process signs in with `arcgis` to the emulator running in "
         "another process (`python -m creditlens.fake.emulator`, same org spec) and calls `fetch_usage` for the whole "
@@ -987,72 +993,6 @@ def _how(report: Report) -> list[str]:
         "as soon as it listens, headless Chromium opens it; the time is from process start until the first Vega "
         "chart (`[data-testid=stVegaLiteChart]`) is visible.",
     ]
-
-
-#: What the profiler showed, kept with the code that measures it; the run's own numbers are above.
-FINDINGS = """
-## Findings (profiling with pyinstrument on this machine, while this page was written)
-
-- **Requests** do not grow with members: one request per 60-day window, whatever the org size. One request
-  per member multiplies them by the member count, and still misses everyone who is not a current member.
-- **The garbage collector was the largest client cost.** A decoded 60-day window of a 10k-member org is about
-  four million small lists and strings. `json.loads` of it took 3.1 s with the collector on and 0.7 s with it
-  paused: the collector rescans the young objects every 700 allocations and the survivors again as they
-  age. `fetching` now pauses it (`creditlens.gcpause`) while a reply is decoded by `arcgis` and parsed; none
-  of those objects form cycles, so reference counting frees them when the reply is dropped. The reply
-  builder of the emulator and the in-process demo pauses it too.
-- **Parsing is memory-bound.** Every value is its own Python string, scattered over hundreds of MB; merely
-  iterating the values of one measure of a 10k window takes about 120 ms (900k values), several times the
-  same loop over data in cache. Before: 1.0M points/s (per-point `itemgetter` lists, then Arrow). Now each
-  value is touched about once: 64 rows at a time (so they are still in cache) the values of each measure
-  are joined with `str.join`, and Arrow's CSV reader parses the joined text in C++ on a helper thread (it
-  releases the GIL) while the key columns are factorized per row. Timestamps are converted once per reply,
-  since every row shares the bucket sequence (each row's first and last stamps are checked). Any reply this
-  path cannot read exactly goes to the general path, which gives the same frame. Tried and dropped:
-  `pa.array` of the nested lists (slower than the join: it also converts every timestamp), one join over
-  both measures in document order (10% faster joins, not worth parsing counts as floats), and factorizing
-  the keys with one `dict.setdefault` pass (no faster: the cost is one cache miss per row and key). At 50k
-  members a window is 4.9M points: joining the values takes about 1.1-1.3 s, the key columns about 0.45 s
-  and the CSV parse 0.35 s on the helper thread, hence 1.7-2.0M points/s there.
-- **The per-point loop** pays the same value reads plus a tuple and two conversions per point, which also
-  wake the garbage collector over the whole decoded reply. A 10× margin would need the parser to stop
-  reading Python objects per value at all (next point).
-- **What would move parsing and memory further**: parsing the raw reply in C++ instead of `arcgis`'s decoded
-  JSON (`gis._con.post(..., try_json=False)` returns the text; a streaming JSON reader into Arrow needs no
-  Python object per value). That removes the decode (0.7 s per 10k window even with the collector paused),
-  most of the parse, and about 400 bytes per point of memory, but means detecting error replies and token
-  expiry ourselves, which `arcgis` does today; it lives in `portal.py`, outside this change.
-- **Client memory**: Python with pandas, pyarrow and `arcgis` imported is about 180 MB. A decoded reply costs
-  about 400 bytes per point, and while `requests` decodes it the response bytes and text (about 80 MB for a
-  10k window) are alive too. Windows grow over the year as members join: the largest 10k-member window is
-  about 1M points, 400 MB decoded, so one window in flight already peaks near 650 MB. Measures taken: the
-  first window is fetched alone and its size sets how many are in flight after it (`DECODED_BUDGET_BYTES`,
-  300 MB: three for small orgs, one from about 5k members); each window is parsed as it lands and dropped;
-  and the frame kept from each window is remade after its reply is freed (`fetching._settled`), because
-  Python's allocator frees a 1 MiB arena only when all of it is free, and the frame's strings and objects,
-  allocated among the reply's, kept arenas of every reply resident (after the first window 168 arenas were
-  left, now 107; the RSS between windows went from 330-480 MB to 270-360 MB). The peak itself is set by the
-  largest window's decode. What would move it under 600 MB: the raw-bytes parse above, or 30-day windows
-  (twice the requests, half the peak).
-- **Server side** (emulator and in-process demo): the reply builder formatted every value with a Python
-  function and made its lists with the collector on: 4.6 s for one 10k window. It now formats each distinct
-  value once, shares the strings, builds the pairs with `zip`/`map` and pauses the collector: about 1.2 s,
-  as long as the stdlib JSON encoding of the same reply. With one window in flight (memory, above) the
-  emulator's build and encode are about half of the 10k fetch's wall time; against ArcGIS Online that share
-  is the service's own response time.
-- **Warm leaderboard rerun** (app): most of it is `webapp.service_codes`, which turns the whole range's
-  categorical `stype` column into strings (`astype(str)`) to group it: at 10k members, with the machine
-  loaded, 0.9 s of a 1.2 s rerun (this run, less loaded: 0.35 s in all), and it grows with the rows (2.1 s
-  at 50k). Grouping the categorical itself (`groupby("stype", observed=True)`, then sorting by name and
-  credits as before) brought the loaded 10k rerun to 0.14-0.29 s in the same AppTest. `webapp.py` belongs to
-  the app work, so it is left as found.
-- **Cold start**: in a breakdown with the machine loaded, `streamlit run` listened after about 1.6 s, the
-  page shell and sidebar appeared after about 5 s and the first chart after about 9 s. The demo org, its
-  fetch and the reports take about 0.3 s; importing streamlit, pandas and altair for the first script run
-  about 2.8 s; the rest is the browser loading Streamlit's frontend and rendering Vega. What would move it:
-  importing less before the first chart (altair and the report modules only when a page needs them) and a
-  lighter first page.
-"""
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,8 +22,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
-from creditlens.fake.emulator import CERT_NAME
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
@@ -104,36 +101,37 @@ class StreamlitServer:
 class EmulatorProcess:
     """``creditlens emulator`` as a subprocess, as a person would run it.
 
-    The banner it prints is parsed: ``url``, ``ca_bundle``, ``orgs`` (name -> url key) and
-    ``passwords`` (the demo sign-in accounts). Its later output is drained so it never blocks.
+    It writes a ready file once it listens (``--ready-file``); ``url``, ``ca_bundle``, ``orgs``
+    (name -> url key) and ``passwords`` (the demo sign-in accounts) come from there. Its output
+    goes to a log file beside the certificate, so it never blocks.
     """
 
     def __init__(self, cert_dir: Path, *extra: str) -> None:
+        ready = cert_dir / "emulator-ready.json"
+        self.log_path = cert_dir / "emulator.log"
+        self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "creditlens.fake.emulator", "--port", "0", "--cert-dir", str(cert_dir), *extra],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [sys.executable, "-m", "creditlens.fake.emulator", "--port", "0", "--cert-dir", str(cert_dir),
+             "--ready-file", str(ready), *extra],
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        first = self.process.stdout.readline()
-        match = re.search(r"listening on (https://127\.0\.0\.1:\d+)", first)
-        if not match:
+        try:
+            info = wait_until(lambda: self._read_ready(ready), 90, "the emulator's ready file")
+        except BaseException:
             self.stop()
-            raise RuntimeError(f"emulator did not start: {first!r}")
-        self.url = match.group(1)
-        self.ca_bundle = str(cert_dir / CERT_NAME)
-        self.orgs: dict[str, str] = {}
-        self.passwords: dict[str, str] = {}
-        for line in self.process.stdout:
-            if org := re.match(r"\s+(.+?) \(org id \S+, url key (\S+),", line):
-                self.orgs[org.group(1)] = org.group(2)
-            elif account := re.match(r"\s+(\S+)\s+password (\S+)", line):
-                self.passwords[account.group(1)] = account.group(2)
-            if "Stop with Ctrl+C" in line:
-                break
-        threading.Thread(target=self._drain, name="emulator-output", daemon=True).start()
+            raise
+        self.url = info["url"]
+        self.ca_bundle = info["ca_bundle"]
+        self.orgs: dict[str, str] = {o["name"]: o["urlKey"] for o in info["orgs"]}
+        self.passwords: dict[str, str] = {a["username"]: a["password"] for o in info["orgs"] for a in o["accounts"]}
 
-    def _drain(self) -> None:
-        for _ in self.process.stdout:
-            pass
+    def _read_ready(self, path: Path) -> dict | None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"emulator exited early; see {self.log_path}")
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # not written yet
 
     def control(self, action: str, method: str = "GET") -> dict:
         """Call the emulator's loopback control endpoint (``/__emulator__/<action>``), e.g. ``requests``."""
@@ -149,6 +147,7 @@ class EmulatorProcess:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
 
 
 @pytest.fixture(scope="session")
