@@ -134,3 +134,16 @@ def test_subscription_end_and_balance_from_portals_self():
     assert F.available_credits(org) == 1234.5
     assert F.subscription_end({"subscriptionInfo": {"expDate": "soon"}}) is None
     assert F.available_credits({}) is None
+
+
+def test_the_balance_chart_has_past_projection_band_and_the_subscription_end():
+    from creditlens.watch.charts import PAST, PROJECTED, balance_chart, balance_chart_frame
+
+    expires = AS_OF + dt.timedelta(days=30)
+    f = F.org_forecast(tidy(synthetic_burn(seed=7)), 20_000.0, AS_OF, expires, complete=True)
+    frame = balance_chart_frame(f)
+    assert set(frame["series"]) == {PAST, PROJECTED}
+    assert frame["day"].iloc[0] == (AS_OF - dt.timedelta(days=89)).isoformat()  # ISO days: UTC in the browser
+    spec = balance_chart(f).to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["area", "line", "rule", "rule", "text"]  # band, lines, zero, subscription end and its label
