@@ -75,6 +75,7 @@ else:
         width="stretch",
     )
     if evaluation.alerts:
+        st.caption("The alerts they fire: credits in the rule's window, or the balance or allocation used.")
         st.dataframe(
             watch.alerts_table(evaluation),
             hide_index=True,

@@ -67,7 +67,7 @@ def test_the_watch_page_shows_the_librarys_forecast(library):
     assert any(f"{first.isoformat()} – {library['as_of'].isoformat()}" in c.value for c in at.caption)
     p = library["outlook"].projection
     assert metric(at, "Credits run out") == watch.runout_value(p)
-    assert metric(at, "Daily burn") == f"{p.mean_daily_burn:,.2f}"
+    assert metric(at, "Credits used a day") == f"{p.mean_daily_burn:,.2f}"
     assert metric(at, "Available credits now") == f"{library['conn'].available_credits:,.2f}"
     assert metric(at, "Subscription ends") == p.expires.isoformat()
     assert any(shown(m.value) == f"**{p.describe()}**" for m in at.markdown)

@@ -140,7 +140,7 @@ def forecast_metrics(f: forecast.Forecast, conn: PortalConnection) -> list[Metri
     return [
         Metric("Available credits now", fmt_credits(conn.available_credits), help="As ArcGIS Online reports it now."),
         Metric(
-            "Daily burn",
+            "Credits used a day",
             fmt_credits(p.mean_daily_burn),
             help=f"Average credits a day over the last {f.history_days} whole days.",
         ),
@@ -252,7 +252,7 @@ SPIKE_CONFIG = {
     "service": st.column_config.TextColumn("Service"),
     "credits": credits_column("Credits that day"),
     "operations": st.column_config.TextColumn("Operations", help="Usage type × count on that day"),
-    "baseline": credits_column("Usual day", "The member's median day for this service over the previous 30 days"),
+    "baseline": credits_column("Median day", "The member's median day of this service in the previous 30 days"),
     "threshold": credits_column("Spike line", "Median + k × MAD, or the floor when that is higher"),
     "kind": st.column_config.TextColumn("Kind", help="First use: the member had not used this service in 30 days"),
     "link": st.column_config.LinkColumn("Drill-down", display_text="Open in Trends"),

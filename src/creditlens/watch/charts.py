@@ -35,6 +35,7 @@ def balance_chart(forecast: Forecast, height: int = 320) -> alt.LayerChart:
     """Balance past (solid) and projected (dashed) with the interval as a band, zero and the subscription's end."""
     frame = balance_chart_frame(forecast, chart_end(forecast))
     x = alt.X("day:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%d %b %Y", labelAngle=0))
+    y_scale = alt.Scale(domainMin=0)  # below zero is "run out": the chart stops there
     colors = alt.Scale(domain=[PAST, PROJECTED], range=[_COLORS[PAST], _COLORS[PROJECTED]])
     tooltip = [
         alt.Tooltip("day:T", title="Day (UTC)", format="%Y-%m-%d", timeUnit="utcyearmonthdate"),
@@ -45,12 +46,12 @@ def balance_chart(forecast: Forecast, height: int = 320) -> alt.LayerChart:
     base = alt.Chart(frame)
     band = (
         base.transform_filter(alt.datum.series == PROJECTED)
-        .mark_area(opacity=0.18, color=_COLORS[BAND])
-        .encode(x=x, y=alt.Y("low:Q", title="Available credits"), y2="high:Q")
+        .mark_area(opacity=0.18, color=_COLORS[BAND], clip=True)
+        .encode(x=x, y=alt.Y("low:Q", title="Available credits", scale=y_scale), y2="high:Q")
     )
-    lines = base.mark_line(strokeWidth=2).encode(
+    lines = base.mark_line(strokeWidth=2, clip=True).encode(
         x=x,
-        y=alt.Y("balance:Q", title="Available credits", axis=alt.Axis(format=",.0f")),
+        y=alt.Y("balance:Q", title="Available credits", axis=alt.Axis(format=",.0f"), scale=y_scale),
         color=alt.Color("series:N", title=None, scale=colors, legend=alt.Legend(orient="bottom")),
         strokeDash=alt.condition(alt.datum.series == PROJECTED, alt.value([6, 4]), alt.value([1, 0])),
         tooltip=tooltip,
