@@ -49,8 +49,12 @@ def test_email_allow_list_by_address_and_domain():
 
 
 def test_config_from_environment_and_secrets_precedence():
-    env = {"CREDITLENS_SERVER_PORTAL_URL": "https://env.maps.arcgis.com", "CREDITLENS_SERVER_USERNAME": "u",
-           "CREDITLENS_SERVER_PASSWORD": "s3cr3t-pw", "CREDITLENS_ALLOWED_DOMAINS": "Example.org, other.org"}
+    env = {
+        "CREDITLENS_SERVER_PORTAL_URL": "https://env.maps.arcgis.com",
+        "CREDITLENS_SERVER_USERNAME": "u",
+        "CREDITLENS_SERVER_PASSWORD": "s3cr3t-pw",
+        "CREDITLENS_ALLOWED_DOMAINS": "Example.org, other.org",
+    }
     config = load_deployment_config({"portal_url": "https://secrets.maps.arcgis.com"}, env, oidc_configured=True)
     assert config.server.portal_url == "https://secrets.maps.arcgis.com"
     assert config.allowed_domains == {"example.org", "other.org"}
@@ -60,8 +64,11 @@ def test_config_from_environment_and_secrets_precedence():
 
 
 def test_no_gate_means_no_org_data_unless_explicitly_open():
-    env = {"CREDITLENS_SERVER_PORTAL_URL": "https://x.maps.arcgis.com", "CREDITLENS_SERVER_USERNAME": "u",
-           "CREDITLENS_SERVER_PASSWORD": "p"}
+    env = {
+        "CREDITLENS_SERVER_PORTAL_URL": "https://x.maps.arcgis.com",
+        "CREDITLENS_SERVER_USERNAME": "u",
+        "CREDITLENS_SERVER_PASSWORD": "p",
+    }
     assert not load_deployment_config({}, env).serves_org_data
     assert load_deployment_config({"allow_open": True}, env).serves_org_data
     # An allow-list without OIDC configured is no gate.

@@ -309,7 +309,7 @@ def test_a_shared_login_failure_is_a_clear_message_without_the_password(emulator
     assert_clean(at)
     assert not shows_org_data(at)
     assert len(at.error) == 1
-    assert at.error[0].value.startswith("Could not connect to the shared organization. Sign-in failed")
+    assert shown(at.error[0].value).startswith("Could not connect to the shared organization. Sign-in failed")
     assert wrong not in browser_bound(at)
     before = len(emulator.requests)
     at.run()  # a failure is remembered for a while: the account is not hammered into a lockout

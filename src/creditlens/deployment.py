@@ -106,8 +106,9 @@ def _names(value: object) -> frozenset[str]:
     return frozenset(str(v).strip().lower() for v in items if str(v).strip())
 
 
-def load_deployment_config(secrets_section: Mapping | None = None, environ: Mapping[str, str] | None = None,
-                           oidc_configured: bool = False) -> DeploymentConfig:
+def load_deployment_config(
+    secrets_section: Mapping | None = None, environ: Mapping[str, str] | None = None, oidc_configured: bool = False
+) -> DeploymentConfig:
     """Merge the ``[creditlens]`` secrets section over the environment."""
     environ = os.environ if environ is None else environ
     section = dict(secrets_section or {})
@@ -122,8 +123,7 @@ def load_deployment_config(secrets_section: Mapping | None = None, environ: Mapp
     if url or user or password:
         if not (url and user and password):
             raise DeploymentConfigError(
-                "The server-side connection needs portal_url, username and password together; "
-                "one of them is missing."
+                "The server-side connection needs portal_url, username and password together; one of them is missing."
             )
         server = ServerConnection(str(url), str(user), str(password), str(get("ca_bundle") or "") or None)
     try:
@@ -353,3 +353,29 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# -- the shared connection after the portal dropped its token --------------------------------------
+class Rebuild(StrEnum):
+    """What a visitor's call does when the shared connection's token stayed invalid after signing in again."""
+
+    REUSE = "reuse"  # another visitor rebuilt it after this call began: ask again through the new one
+    REBUILD = "rebuild"  # this call rebuilds it (a new sign-in, a new arcgis client) for everyone
+    WAIT = "wait"  # a rebuild was tried moments ago: say so rather than hammer the account
+
+
+def rebuild_decision(
+    failed_generation: int,
+    generation: int,
+    last_attempt: float | None,
+    now: float,
+    min_interval_s: float = RETRY_AFTER_S,
+) -> Rebuild:
+    """Rebuild once per broken connection, and at most every ``min_interval_s`` seconds.
+
+    ``failed_generation`` is the connection's generation the failing call used, ``generation`` the
+    current one; the caller holds the lock that makes the answer and the rebuild one step.
+    """
+    if failed_generation != generation:
+        return Rebuild.REUSE
+    if last_attempt is not None and now - last_attempt < min_interval_s:
+        return Rebuild.WAIT
+    return Rebuild.REBUILD

@@ -16,7 +16,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import streamlit as st
 
@@ -26,16 +27,18 @@ from creditlens.deployment import (
     Access,
     AccessAttempts,
     DeploymentConfig,
+    Rebuild,
     ServerConnection,
     Setup,
     code_notice,
     decide,
     load_setup,
     locked_message,
+    rebuild_decision,
     setup_hint,
 )
-from creditlens.errors import CreditLensError, redact
-from creditlens.portal import PortalConnection, connect
+from creditlens.errors import CreditLensError, PortalError, redact
+from creditlens.portal import PortalConnection, Transport, connect
 from creditlens.ui import state
 from creditlens.ui.common import plain
 
@@ -43,10 +46,75 @@ log = logging.getLogger(__name__)
 
 
 # -- the shared connection ------------------------------------------------------------------------
+class SharedTransport:
+    """The shared connection's transport, rebuilt once for every visitor when its sign-in is lost.
+
+    The inner transport already signs in again once on 498/499. When that does not help (the portal
+    revoked the sessions, or arcgis's auth handler is stuck), a call here makes a whole new
+    connection (a new sign-in, a new ``arcgis.GIS``) and asks again. Visitors whose calls failed on
+    the same broken connection wait on the lock and then reuse the new one; the decision is
+    :func:`creditlens.deployment.rebuild_decision`.
+    """
+
+    def __init__(self, inner: Transport, rebuild: Callable[[], Transport]) -> None:
+        self._current = (inner, 0)  # (transport, generation), swapped whole under the lock
+        self._rebuild = rebuild
+        self._lock = threading.Lock()
+        self._last_attempt: float | None = None
+
+    @property
+    def generation(self) -> int:
+        return self._current[1]
+
+    def post(self, path: str, params: dict[str, str]) -> dict:
+        inner, generation = self._current
+        try:
+            return inner.post(path, params)
+        except PortalError as exc:
+            if not exc.is_token_expired:
+                raise
+        return self._rebuilt(generation).post(path, params)
+
+    def relogin(self) -> None:
+        self._current[0].relogin()
+
+    def _rebuilt(self, failed_generation: int) -> Transport:
+        with self._lock:
+            inner, generation = self._current
+            now = time.monotonic()
+            decision = rebuild_decision(failed_generation, generation, self._last_attempt, now)
+            if decision is Rebuild.REUSE:
+                return inner
+            if decision is Rebuild.WAIT:
+                raise PortalError(
+                    "The shared organization's sign-in was lost and signing in again just failed; "
+                    f"it is tried again within {RETRY_AFTER_S} seconds.",
+                    498,
+                )
+            self._last_attempt = now
+            log.warning("the shared connection lost its sign-in; connecting again for every visitor")
+            try:
+                fresh = self._rebuild()
+            except CreditLensError as exc:
+                raise PortalError(f"Signing in to the shared organization again failed: {exc}", None) from None
+            self._current = (fresh, generation + 1)
+            return fresh
+
+
+def connect_shared(server: ServerConnection) -> PortalConnection:
+    """Sign in with the server-side account; the connection rebuilds itself once its sign-in is lost."""
+
+    def sign_in() -> PortalConnection:
+        return connect(server.portal_url, server.username, server.password, ca_bundle=server.ca_bundle)
+
+    conn = sign_in()
+    return replace(conn, transport=SharedTransport(conn.transport, lambda: sign_in().transport))
+
+
 @st.cache_resource(max_entries=4, show_spinner="Connecting to the shared organization…")
 def _shared_connection(portal_url: str, username: str, ca_bundle: str | None, _server: ServerConnection):
     """Signed in once per process and identity. The password is an unhashed argument, never a key."""
-    return connect(_server.portal_url, _server.username, _server.password, ca_bundle=_server.ca_bundle)
+    return connect_shared(_server)
 
 
 _FAILURES: dict[tuple[str, str, str | None], tuple[float, str]] = {}
@@ -131,7 +199,9 @@ def shared_status(config: DeploymentConfig, shared: SharedState) -> None:
     if conn is None:
         st.caption("Not connected: see the main panel." if shared.error else "Not available yet: see the main panel.")
         return
-    st.caption(f"**{conn.org_name}**  \nEveryone who opens this app sees this organization through one shared account.")
+    st.caption(
+        f"**{plain(conn.org_name)}**  \nEveryone who opens this app sees this organization through one shared account."
+    )
     if shared.access is Access.OPEN:
         st.caption("Open to anyone who can reach this app (no access gate).")
     if config.uses_oidc and st.user.get("is_logged_in"):
@@ -145,7 +215,7 @@ def render_gate(config: DeploymentConfig, shared: SharedState, demo: str, mode_k
     st.markdown("Who in this organization uses ArcGIS Online credits, on what, and when.")
     access = shared.access
     if shared.error:
-        st.error(shared.error)
+        st.error(plain(shared.error))  # it quotes the portal's words: text, never Markdown
     elif access is Access.CODE:
         _code_form(config)
     elif access is Access.LOCKED:

@@ -1,0 +1,350 @@
+"""Load benchmark: N concurrent browser sessions open the Leaderboard of the demo org.
+
+Starts ``streamlit run app.py`` on a free loopback port, then opens ``--sessions`` headless Chromium
+sessions at once (one browser, one context each, so each has its own cookies and Streamlit session)
+on ``/leaderboard``, and measures for each the time from navigation to a rendered leaderboard (the
+grid drawn and the script no longer running). The server's resident memory (the ``streamlit``
+process and its children) is sampled before, during and after.
+
+    .venv/bin/python benchmarks/load.py                # 25 sessions, writes docs/performance.md
+    .venv/bin/python benchmarks/load.py --sessions 10 --no-write
+
+It rewrites only its own section of docs/performance.md, between ``<!-- begin: load -->`` and
+``<!-- end: load -->`` (appended when missing). Not part of the test run: it takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "performance.md"
+BEGIN, END = "<!-- begin: load -->", "<!-- end: load -->"
+CHROMIUM = os.environ.get("CREDITLENS_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TARGET_MEDIAN_S, TARGET_MAX_S = 5.0, 10.0
+
+#: A rendered leaderboard: the grid is drawn in the main panel and no script run is visible.
+READY_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]');
+    const grid = main && main.querySelector('[data-testid="stDataFrame"] table[role="grid"]');
+    const running = document.querySelector('[data-testid="stStatusWidgetRunningIcon"]');
+    const stale = document.querySelector('[data-stale="true"]');
+    return Boolean(grid) && !running && !stale;
+}"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its descendants."""
+    total_kb = 0
+    for member in process_tree(pid):
+        try:
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds of this process's reaped children so far."""
+    now = os.times()
+    return now.children_user + now.children_system
+
+
+class Server:
+    """``streamlit run app.py`` on a free port; its log goes to a file next to the other test artifacts."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = ROOT / "test-artifacts" / f"load-streamlit-{self.port}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout_s: float = 90) -> Server:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITLENS_")}
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(self.port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env={**env, "PYTHONUNBUFFERED": "1"},
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited early; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError(f"streamlit did not become healthy in {timeout_s:.0f} s")
+
+    def rss_mb(self) -> float:
+        return tree_rss_mb(self.process.pid) if self.process else 0.0
+
+    def cpu_s(self) -> float:
+        return tree_cpu_s(self.process.pid) if self.process else 0.0
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self._log.close()
+
+
+@dataclass
+class Sampler:
+    """RSS of the server every ``interval`` seconds on a thread, while ``running``."""
+
+    server: Server
+    interval: float = 0.25
+    samples: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append(self.server.rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def one_session(browser, url: str, timeout_s: float) -> float | None:
+    """Seconds from navigation to a rendered leaderboard, or None when it did not render in time."""
+    context = await browser.new_context(viewport={"width": 1440, "height": 1000})
+    try:
+        page = await context.new_page()
+        started = time.perf_counter()
+        await page.goto(url, timeout=timeout_s * 1000)
+        await page.wait_for_function(READY_JS, timeout=timeout_s * 1000, polling=100)
+        return time.perf_counter() - started
+    except Exception as exc:  # a timeout or a crashed page is a failed session, reported as such
+        print(f"session failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", file=sys.stderr)
+        return None
+    finally:
+        await context.close()
+
+
+async def run_sessions(url: str, sessions: int, timeout_s: float) -> list[float | None]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            return list(await asyncio.gather(*(one_session(browser, url, timeout_s) for _ in range(sessions))))
+        finally:
+            await browser.close()
+
+
+@dataclass
+class LoadResult:
+    sessions: int
+    times_s: list[float]
+    failed: int
+    rss_before_mb: float
+    rss_peak_mb: float
+    rss_after_mb: float
+    settle_s: float
+    wall_s: float
+    server_cpu_s: float
+    client_cpu_s: float
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times_s) if self.times_s else float("nan")
+
+    @property
+    def max_s(self) -> float:
+        return max(self.times_s) if self.times_s else float("nan")
+
+
+def measure(sessions: int, timeout_s: float, settle_s: float) -> LoadResult:
+    server = Server().start()
+    try:
+        before = server.rss_mb()
+        started, server_cpu, browser_cpu = time.perf_counter(), server.cpu_s(), _children_cpu_s()
+        with Sampler(server) as sampler:
+            times = asyncio.run(run_sessions(f"{server.url}/leaderboard", sessions, timeout_s))
+        wall = time.perf_counter() - started
+        server_cpu = server.cpu_s() - server_cpu
+        # The browser (Playwright's driver and Chromium) has exited and been reaped: its CPU time
+        # now counts among this process's children (the server, still running, does not yet).
+        client_cpu = _children_cpu_s() - browser_cpu
+        time.sleep(settle_s)  # closed sessions are dropped and collected; then memory is read again
+        after = server.rss_mb()
+        done = [t for t in times if t is not None]
+        return LoadResult(
+            sessions,
+            done,
+            len(times) - len(done),
+            before,
+            max(sampler.samples or [before]),
+            after,
+            settle_s,
+            wall,
+            server_cpu,
+            client_cpu,
+        )
+    finally:
+        server.stop()
+
+
+def verdict(value: float, target: float) -> str:
+    return "met" if value <= target else "**missed**"
+
+
+def section(result: LoadResult) -> str:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    machine = f"{os.cpu_count()} cores ({platform.machine()}, CPython {platform.python_version()})"
+    times = ", ".join(f"{t:.1f}" for t in sorted(result.times_s))
+    lines = [
+        BEGIN,
+        "## Load: concurrent sessions on the demo org",
+        "",
+        f"Generated by `python benchmarks/load.py` on {now}; machine: {machine}, shared with other work.",
+        f"{result.sessions} headless Chromium sessions (one browser, a context each) open `/leaderboard` of the demo "
+        "org at the same moment against one `streamlit run app.py`; time to a rendered leaderboard is from "
+        "navigation until the grid is drawn and no script run is visible.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| sessions rendered / failed | {len(result.times_s)} / {result.failed} | all rendered |",
+        f"| **median time to a rendered leaderboard (s)** | {result.median_s:.1f} | ≤ {TARGET_MEDIAN_S:.0f} "
+        f"({verdict(result.median_s, TARGET_MEDIAN_S)}) |",
+        f"| **maximum time (s)** | {result.max_s:.1f} | ≤ {TARGET_MAX_S:.0f} ({verdict(result.max_s, TARGET_MAX_S)}) |",
+        f"| server RSS before (MB) | {result.rss_before_mb:.0f} | |",
+        f"| server RSS peak during (MB) | {result.rss_peak_mb:.0f} | |",
+        f"| server RSS {result.settle_s:.0f} s after the sessions closed (MB) | {result.rss_after_mb:.0f} | |",
+        f"| wall time of the whole burst (s) | {result.wall_s:.1f} | |",
+        f"| server CPU during the burst (s; {os.cpu_count()} cores × wall = "
+        f"{(os.cpu_count() or 1) * result.wall_s:.0f}) | {result.server_cpu_s:.1f} | |",
+        f"| browser CPU during the burst (s) | {result.client_cpu_s:.1f} | |",
+        "",
+        f"Every session's time (s): {times}.",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(text: str, doc: Path = DOC) -> None:
+    """Replace this benchmark's section of ``doc`` (or append it), leaving the rest as it is."""
+    current = doc.read_text(encoding="utf-8") if doc.exists() else "# Performance\n"
+    if BEGIN in current and END in current:
+        head, rest = current.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        updated = head + text + tail
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text + "\n"
+    doc.write_text(updated, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=25)
+    parser.add_argument("--timeout", type=float, default=180, help="seconds one session may take before it fails")
+    parser.add_argument("--settle", type=float, default=30, help="seconds to wait before the 'after' memory reading")
+    parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
+    args = parser.parse_args(argv)
+    result = measure(args.sessions, args.timeout, args.settle)
+    text = section(result)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+    return 0 if result.failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
