@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from creditlens import charts, reports
+from creditlens import reports
 from creditlens.ui import charts as chart_controls
-from creditlens.ui import common, data, links, overview
+from creditlens.ui import common, data, links, overview, timeline
 from creditlens.ui.leaderboard import column_config
 
 view = data.open_page("Overview")
@@ -18,12 +18,15 @@ if page_data.empty:
 
 previous, previous_note = data.load_previous_usage(view)
 kpis = overview.overview_kpis(page_data, previous)
-common.show_metrics(overview.overview_metrics(kpis, page_data.complete, previous_note), arrows=True)
+provisional = timeline.is_provisional(view)
+common.show_metrics(overview.overview_metrics(kpis, page_data.complete, previous_note, provisional), arrows=True)
+if provisional:
+    st.caption(overview.PROVISIONAL_NOTE)
 
 with st.container(horizontal=True, vertical_alignment="center"):
     st.subheader("Credits by service")
     granularity = chart_controls.granularity_picker(view)
-chart_controls.show(charts.stacked_service_chart(reports.service_trend(page_data.frame, granularity), granularity))
+chart_controls.show(timeline.service_chart(page_data, granularity))
 
 st.subheader("Top 10 members")
 st.dataframe(

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from creditlens import charts, reports
+from creditlens import reports
 from creditlens.ui import charts as chart_controls
-from creditlens.ui import common, data, links, state, trends
+from creditlens.ui import common, data, links, state, timeline, trends
 
 view, page_data = data.open_data_page("Trends")
 if page_data.empty:
@@ -19,14 +19,14 @@ links.prepare_widgets("trends", params)
 with st.container(horizontal=True, vertical_alignment="center"):
     st.subheader("Credits by service")
     granularity = chart_controls.granularity_picker(view)
-chart_controls.show(charts.stacked_service_chart(reports.service_trend(page_data.frame, granularity), granularity))
+chart_controls.show(timeline.service_chart(page_data, granularity))
 
 st.subheader("Top users")
 top_n = st.slider(
     "Number of users", min_value=1, max_value=trends.MAX_TOP_USERS, key=state.TOP_N, persist_state="session"
 )
-chart_controls.show(charts.user_line_chart(reports.user_trend(page_data.frame, granularity, top_n), granularity))
-st.caption(f"Everyone outside the top users is summed as “{reports.EVERYONE_ELSE}”.")
+chart_controls.show(timeline.user_chart(page_data, granularity, top_n))
+st.caption(f"Everyone outside the top users is summed as “{reports.EVERYONE_ELSE}”. Idle periods are at zero.")
 
 st.subheader("One user, in detail")
 labels = trends.drilldown_labels(board)
@@ -34,9 +34,7 @@ user = st.selectbox(
     "User", users, key=state.DRILL, persist_state="session", format_func=lambda name: labels.get(name, name)
 )
 if user:
-    chart_controls.show(
-        charts.stacked_service_chart(reports.member_trend(page_data.frame, user, granularity), granularity, height=280)
-    )
+    chart_controls.show(timeline.member_chart(page_data, user, granularity))
     st.dataframe(
         reports.member_usage(page_data.frame, user),
         hide_index=True,

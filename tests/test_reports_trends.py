@@ -140,6 +140,9 @@ def test_granularity_rules():
     assert R.resolve_granularity("hour", d(2026, 1, 1), d(2026, 1, 31)) == "day"  # hours only for short ranges
     assert R.resolve_granularity("hour", d(2026, 1, 1), d(2026, 1, 2)) == "hour"
     assert R.resolve_granularity("month", d(2026, 1, 1), d(2026, 1, 2)) == "month"
+    assert R.resolve_granularity("auto", d(2026, 12, 1), d(2026, 12, 1)) == "hour"  # Today, by the hour
+    assert R.resolve_granularity(None, d(2026, 11, 30), d(2026, 12, 1)) == "hour"
+    assert R.resolve_granularity("auto", d(2026, 11, 29), d(2026, 12, 1)) == "day"
     with pytest.raises(ValueError):
         R.period_buckets(d(2026, 1, 1), d(2026, 1, 2), "fortnight")
 

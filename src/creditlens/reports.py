@@ -262,11 +262,12 @@ def choose_granularity(start: dt.date, end: dt.date) -> str:
 def resolve_granularity(choice: str | None, start: dt.date, end: dt.date) -> str:
     """The chart granularity: a day/week/month override, or automatic from the range length.
 
-    Hours are only ever automatic: an hourly chart of a long range would be unreadable and costly.
+    Automatic is by the hour for ranges of two days or less (charted from hourly usage, see
+    :mod:`creditlens.hourly`); hours are never used for longer ranges, unreadable and costly there.
     """
     if choice in ("day", "week", "month"):
         return choice
-    if choice == "hour" and (end - start).days + 1 <= HOURLY_MAX_DAYS:
+    if (end - start).days + 1 <= HOURLY_MAX_DAYS:
         return "hour"
     return choose_granularity(start, end)
 

@@ -16,7 +16,7 @@ GRANULARITY = ParamSpec("by", state.GRANULARITY, "choice", "auto", GRANULARITIES
 
 def granularity_label(choice: str, view: View) -> str:
     if choice == "auto":
-        return f"Auto ({reports.choose_granularity(view.start, view.end)})"
+        return f"Auto ({reports.resolve_granularity('auto', view.start, view.end)})"
     return choice.title()
 
 

@@ -17,23 +17,29 @@ def overview_kpis(data: PageData, previous: pd.DataFrame | None) -> reports.Over
     return reports.overview_kpis(data.frame, previous, data.members, data.view.org_id, conn.available_credits)
 
 
+PROVISIONAL_NOTE = (
+    "Provisional: the range includes today (UTC), which ArcGIS Online is still counting, so today's figures "
+    "and the comparison with the previous period will still rise."
+)
+
+
 def overview_metrics(
-    kpis: reports.OverviewKpis, complete: bool = True, previous_note: str | None = None
+    kpis: reports.OverviewKpis, complete: bool = True, previous_note: str | None = None, provisional: bool = False
 ) -> list[Metric]:
-    """The four overview KPIs as display strings."""
-    incomplete = " (incomplete)" if not complete else ""
+    """The four overview KPIs as display strings; ``provisional`` when the range reaches into today."""
+    incomplete = " (incomplete)" if not complete else (" (provisional)" if provisional else "")
     change = kpis.change_pct
     if kpis.previous_credits is None:
         compare = previous_note or "No previous period to compare with."
     else:
         compare = f"Previous period of equal length: {fmt_credits(kpis.previous_credits)} credits."
+    if provisional:
+        compare = f"{compare} {PROVISIONAL_NOTE}"
+    delta = None
+    if change is not None:
+        delta = f"{fmt_pct(change, signed=True)} vs previous period{' so far' if provisional else ''}"
     return [
-        Metric(
-            f"Credits in range{incomplete}",
-            fmt_credits(kpis.credits),
-            None if change is None else f"{fmt_pct(change, signed=True)} vs previous period",
-            compare,
-        ),
+        Metric(f"Credits in range{incomplete}", fmt_credits(kpis.credits), delta, compare),
         Metric(
             "Active members",
             fmt_int(kpis.active_members),
