@@ -277,3 +277,17 @@ def test_offline_export_errors_are_one_line(capsys, tmp_path):
     assert code == 1 and "does not cover the range" in err and "not synced yet" in err
     code, _, err = run_cli(capsys, *base)
     assert code == 1 and "--offline reads an archive" in err
+
+
+def test_an_up_to_date_archive_is_read_without_the_writer_lock_or_a_request(org):
+    archive = Archive(org.org_id)
+    conn = connect_demo(org=org)
+    ensure(archive, conn, day(-29), TODAY, today=TODAY, now=NOW)
+    soon = NOW + dt.timedelta(minutes=5)
+    with archive.writing(timeout_s=1):  # another sync holds the lock
+        report = ensure(
+            archive, conn, day(-29), TODAY, today=TODAY, now=soon, refresh_today_after=dt.timedelta(minutes=10)
+        )
+    assert report.windows == [] and report.usage_requests == report.other_requests == 0
+    with pytest.raises(ArchiveBusy), archive.writing(timeout_s=1):
+        ensure(archive, conn, day(-29), TODAY, today=TODAY, now=soon, lock_timeout_s=0.1)  # today is due

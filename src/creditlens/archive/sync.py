@@ -203,12 +203,21 @@ def ensure(
     fetch_start = max(start, oldest_fetchable(today))
     counting = _CountingTransport(conn.transport)
     counted = dataclasses.replace(conn, transport=counting)
+
+    def needed_days(con) -> list[dt.date]:
+        if fetch_start > end:
+            return []
+        return days_to_fetch(fetch_start, end, coverage_map(con), today, now, refresh_today_after)
+
+    # Nothing to do is decided without the writer lock, so an up-to-date archive is never blocked
+    # by (nor blocks) a sync elsewhere, and publishes nothing.
+    with archive.reading() as con:
+        if not needed_days(con) and not _members_stale(con, today, now, members_max_age):
+            return report
     with archive.writing(lock_timeout_s) as con:
         members = _refresh_members(con, counted, today, now, members_max_age, report)
         coverage = coverage_map(con)
-        needed = (
-            days_to_fetch(fetch_start, end, coverage, today, now, refresh_today_after) if fetch_start <= end else []
-        )
+        needed = needed_days(con)  # again, under the lock: another sync may have fetched them meanwhile
         report.windows = plan_windows(needed, sync_window_days(members))
         series = SeriesIndex(con)
         done = [0]
@@ -236,12 +245,17 @@ def ensure(
     return report
 
 
-def _refresh_members(con, conn: PortalConnection, today: dt.date, now: dt.datetime, max_age, report) -> int:
-    """Take today's member snapshot unless a recent one exists; the member count."""
+def _members_stale(con, today: dt.date, now: dt.datetime, max_age: dt.timedelta) -> bool:
+    """Whether today's member snapshot is missing or older than ``max_age``."""
     fetched = reading.history_meta(con, "members_fetched_at")
     count = con.execute("SELECT count(*) FROM members WHERE snapshot_day = ?", [today]).fetchone()[0]
-    if fetched is not None and count and now - fetched < max_age:
-        return int(count)
+    return fetched is None or not count or now - fetched >= max_age
+
+
+def _refresh_members(con, conn: PortalConnection, today: dt.date, now: dt.datetime, max_age, report) -> int:
+    """Take today's member snapshot unless a recent one exists; the member count."""
+    if not _members_stale(con, today, now, max_age):
+        return int(con.execute("SELECT count(*) FROM members WHERE snapshot_day = ?", [today]).fetchone()[0])
     members = fetch_members(conn)
     write_snapshot(con, today, members, now)
     report.members_refreshed = True
