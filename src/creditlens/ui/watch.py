@@ -73,6 +73,7 @@ spike = true
 
 @dataclass
 class WatchData:
+    identity_key: str  # portal URL|org id|username: what every cached result here is keyed by
     members: pd.DataFrame
     usage: fetching.UsageResult
     today: dt.date
@@ -107,7 +108,7 @@ def load_watch_data(view: View) -> WatchData:
     with data.friendly_errors("Could not load data from the organization"):
         members = data.load_members(view.conn)
         usage = data.load_usage(view.conn, start, today, f"Loading the last {forecast.HISTORY_DAYS} days")
-    return WatchData(members, usage, today)
+    return WatchData(view.identity_key, members, usage, today)
 
 
 def incomplete_notice(watch: WatchData, view: View) -> None:
@@ -170,9 +171,40 @@ MEMBER_OUTCOMES = {
 }
 
 
+@st.cache_data(ttl=data.CACHE_TTL_S, max_entries=data.CACHE_ENTRIES, show_spinner=False)
+def _member_forecasts_cached(
+    identity_key: str, generation: int, as_of: dt.date, expires: dt.date | None, _members, _usage
+) -> pd.DataFrame:
+    return forecast.member_forecasts(_members, _usage, as_of, expires)
+
+
+@st.cache_data(ttl=data.CACHE_TTL_S, max_entries=data.CACHE_ENTRIES, show_spinner=False)
+def _spikes_cached(
+    identity_key: str, generation: int, first: dt.date, last: dt.date, k: float, floor: float, _usage
+) -> pd.DataFrame:
+    return spikes.find_spikes(_usage, first, last, spikes.SpikeSettings(k=k, floor=floor))
+
+
+@st.cache_data(ttl=data.CACHE_TTL_S, max_entries=data.CACHE_ENTRIES, show_spinner=False)
+def _evaluation_cached(
+    identity_key: str,
+    generation: int,
+    today: dt.date,
+    rules_key: str,
+    org_id: str,
+    balance: float | None,
+    _rules,
+    _watch,
+) -> Evaluation:
+    return evaluate_rules(_rules, _watch.usage.frame, _watch.members, org_id, today, balance, _watch.usage.complete)
+
+
 def member_table(watch: WatchData, expires: dt.date | None) -> pd.DataFrame:
-    """Members with an allocation: when they reach it, the soonest first."""
-    frame = forecast.member_forecasts(watch.members, watch.usage.frame, watch.as_of, expires)
+    """Members with an allocation: when they reach it, the soonest first (cached per identity and data)."""
+    key = watch.identity_key
+    frame = _member_forecasts_cached(
+        key, data.generation(key), watch.as_of, expires, watch.members, watch.usage.frame
+    ).copy()
     frame["outcome"] = frame["outcome"].map(MEMBER_OUTCOMES)
     for column in ("runout", "runout_earliest", "runout_latest"):
         frame[column] = pd.to_datetime(frame[column])
@@ -220,7 +252,10 @@ def spike_settings_inputs(defaults: spikes.SpikeSettings) -> spikes.SpikeSetting
 def spike_table(watch: WatchData, settings: spikes.SpikeSettings) -> pd.DataFrame:
     """Flagged member × service days of the last 30 days, newest first, with what drove them and a link."""
     first = watch.as_of - dt.timedelta(days=SPIKE_DAYS - 1)
-    flagged = spikes.find_spikes(watch.usage.frame, first, watch.as_of, settings)
+    key = watch.identity_key
+    flagged = _spikes_cached(
+        key, data.generation(key), first, watch.as_of, settings.k, settings.floor, watch.usage.frame
+    )
     if flagged.empty:
         return pd.DataFrame(columns=list(SPIKE_CONFIG))
     out = pd.DataFrame(
@@ -288,14 +323,17 @@ def configured_rules(conn: PortalConnection) -> ConfiguredRules:
 
 
 def evaluate(watch: WatchData, ruleset: rules.RuleSet, conn: PortalConnection) -> Evaluation:
-    return evaluate_rules(
-        ruleset,
-        watch.usage.frame,
-        watch.members,
-        conn.identity.org_id,
+    """What the rules fire on this data now (cached per identity, data generation, day and rules)."""
+    key = watch.identity_key
+    return _evaluation_cached(
+        key,
+        data.generation(key),
         watch.today,
+        repr(ruleset),
+        conn.identity.org_id,
         conn.available_credits,
-        watch.usage.complete,
+        ruleset,
+        watch,
     )
 
 
