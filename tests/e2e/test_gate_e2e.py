@@ -7,8 +7,14 @@ issued and check that none of them, nor the server password, ever reaches the br
 
 from __future__ import annotations
 
+import csv
+import io
+import urllib.error
+import urllib.request
+from pathlib import Path
+
 import pytest
-from conftest import StreamlitServer, screenshot, wait_for_app
+from conftest import MAIN, StreamlitServer, open_page, screenshot, wait_for_app
 
 from creditlens.deployment import hash_access_code
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
@@ -27,14 +33,16 @@ def emulator(emulator_factory):
 
 @pytest.fixture(scope="module")
 def gated_server(emulator):
-    server = StreamlitServer(env={
-        "CREDITLENS_SERVER_PORTAL_URL": emulator.url,
-        "CREDITLENS_SERVER_USERNAME": USERNAME,
-        "CREDITLENS_SERVER_PASSWORD": PASSWORD,
-        "CREDITLENS_SERVER_CA_BUNDLE": emulator.ca_bundle,
-        "CREDITLENS_ACCESS_CODE_HASH": hash_access_code(CODE, iterations=1000),
-        "CREDITLENS_MAX_ACCESS_ATTEMPTS": "3",
-    }).start()
+    server = StreamlitServer(
+        env={
+            "CREDITLENS_SERVER_PORTAL_URL": emulator.url,
+            "CREDITLENS_SERVER_USERNAME": USERNAME,
+            "CREDITLENS_SERVER_PASSWORD": PASSWORD,
+            "CREDITLENS_SERVER_CA_BUNDLE": emulator.ca_bundle,
+            "CREDITLENS_ACCESS_CODE_HASH": hash_access_code(CODE, iterations=1000),
+            "CREDITLENS_MAX_ACCESS_ATTEMPTS": "3",
+        }
+    ).start()
     yield server
     server.stop()
 
@@ -128,3 +136,35 @@ def test_no_password_or_token_reaches_the_browser(browser, gated_server, emulato
     leaked = [t[:6] + "…" for t in tokens if t.encode() in everything]
     assert not leaked, f"{len(leaked)} emulator token(s) reached the browser"
     assert PASSWORD not in gated_server.log_text()
+
+
+def fetch_fresh(url: str) -> bytes:
+    """``url`` from a new client: no cookie, no session, no gate. Nothing when it will not answer."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url), timeout=15) as reply:
+            return reply.read()
+    except (urllib.error.URLError, ValueError, OSError):  # 4xx/5xx, or a scheme urllib cannot fetch (blob:)
+        return b""
+
+
+def test_a_download_cannot_be_fetched_again_without_the_gate(page, gated_server):
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    open_gate(page, gated_server)
+    try_code(page, CODE)
+    page.get_by_text(f"{ORG} ·").wait_for(timeout=TIMEOUT)
+    wait_for_app(page)
+    open_page(page, "Leaderboard")
+    with page.expect_download(timeout=TIMEOUT) as info:
+        page.locator(MAIN).get_by_role("button", name="Download CSV").click()
+    download = info.value
+    body = Path(download.path()).read_bytes()
+    rows = list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))
+    assert rows, "the download should hold the leaderboard"
+    username = next(value for key, value in rows[0].items() if key.lower() == "username")
+    assert download.suggested_filename.endswith(".csv")
+
+    assert fetch_fresh(download.url) == b""  # the URL the browser saved from gives a fresh client nothing
+    for url in dict.fromkeys(fetched):  # nor does any other URL this page fetched
+        replayed = fetch_fresh(url)
+        assert username.encode() not in replayed and body not in replayed, f"{url} serves the data without the gate"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from creditlens import exporting
+from creditlens.ui.downloads import Download, download_buttons  # noqa: F401 - the buttons live there now
 from creditlens.ui.state import View
 
 EM_DASH = "—"
@@ -99,14 +100,6 @@ def empty_notice(view: View) -> None:
 
 
 # -- downloads --------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Download:
-    label: str
-    file_name: str
-    mime: str
-    make: Callable[[], bytes] = field(repr=False)
-
-
 def downloads(
     table: pd.DataFrame, org_name: str, start: dt.date, end: dt.date, report: str, incomplete: str | None = None
 ) -> list[Download]:
@@ -127,18 +120,3 @@ def downloads(
             lambda: exporting.to_xlsx_bytes(frame, sheet=report.title(), note=incomplete),
         ),
     ]
-
-
-def download_buttons(items: Sequence[Download], key: str) -> None:
-    """Download buttons; files are made only when clicked (an XLSX of 10k rows takes seconds)."""
-    row = st.container(horizontal=True)
-    for n, item in enumerate(items):
-        row.download_button(
-            item.label,
-            data=item.make,
-            file_name=item.file_name,
-            mime=item.mime,
-            key=f"{key}_{n}",
-            on_click="ignore",
-            icon=":material/download:",
-        )
