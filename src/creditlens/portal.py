@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from urllib3.util import Retry
 
 from creditlens.errors import (
+    CreditLensError,
     InvalidPortalURL,
     LoginFailed,
     NotArcGISOnline,
@@ -30,6 +31,7 @@ from creditlens.errors import (
 )
 from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.fake.portal_api import handle_request
+from creditlens.oauth import MFA_PROMPT, MFA_SIGN_IN, refuse_prompts
 from creditlens.windows import UsageWindow
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,14 @@ class Identity:
     @property
     def cache_key(self) -> str:
         return f"{self.portal_url}|{self.org_id}|{self.username}"
+
+
+class TokenSource(Protocol):
+    """Access tokens of a Sign in with ArcGIS session (:class:`creditlens.oauth.OAuthTokens`)."""
+
+    def access_token(self) -> str: ...
+
+    def renew(self) -> str: ...
 
 
 class Transport(Protocol):
@@ -191,8 +201,9 @@ class ArcGISTransport:
     resource: members, roles and ``portals/self`` as well as usage.
     """
 
-    def __init__(self, gis, timeout_s: int = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, gis, timeout_s: int = DEFAULT_TIMEOUT_S, tokens: TokenSource | None = None) -> None:
         self._gis = gis
+        self._tokens = tokens  # a token sign-in: renewals come from here, not from arcgis's handler
         self._rest = gis._portal.resturl  # ends with "/sharing/rest/"
         self._timeout = (CONNECT_TIMEOUT_S, timeout_s)
         self._lock = threading.Lock()
@@ -201,6 +212,7 @@ class ArcGISTransport:
 
     def post(self, path: str, params: dict[str, str]) -> dict:
         seen = self._logins
+        self._use_current_token()
         try:
             return self._post_once(path, params)
         except PortalError as exc:
@@ -246,9 +258,35 @@ class ArcGISTransport:
                 return
             self._handshake()
 
+    def _use_current_token(self) -> None:
+        """A token sign-in: give arcgis the current access token (renewed first when it is about to expire)."""
+        if self._tokens is None:
+            return
+        try:
+            self._set_token(self._tokens.access_token())
+        except CreditLensError as exc:
+            raise PortalError(str(exc)) from None
+
+    def _set_token(self, token: str) -> None:
+        auth = getattr(self._gis._con._session, "auth", None)
+        if auth is None or getattr(auth, "token", None) == token:
+            return
+        auth.token = token
+        # arcgis stops sending a token to paths that once answered "invalid token"; start clean.
+        for name in ("_no_go_token", "_invalid_token_urls"):
+            no_go = getattr(auth, name, None)
+            if isinstance(no_go, set):
+                no_go.clear()
+
     def _handshake(self) -> None:
         """A new token through ``arcgis``'s own auth handler, now (the caller holds the lock)."""
         auth = getattr(self._gis._con._session, "auth", None)
+        if self._tokens is not None:  # a token sign-in renews with its refresh token
+            try:
+                self._set_token(self._tokens.renew())
+            except CreditLensError as exc:
+                raise PortalError(str(exc)) from None
+            auth = None
         if auth is not None and hasattr(auth, "_auth_token"):
             auth._auth_token = None
             # arcgis strips the token from paths that once answered "invalid token"; start clean.
@@ -310,12 +348,46 @@ def connect(
     if not password:
         raise LoginFailed("Enter your password.")
     gis = _sign_in(portal_url, username.strip(), password, ca_bundle, timeout_s)
-    transport = ArcGISTransport(gis, timeout_s)
+    return _checked_connection(gis, portal_url, username.strip(), ArcGISTransport(gis, timeout_s))
+
+
+def connect_with_token(
+    url: str,
+    token: str,
+    ca_bundle: str | None = None,
+    timeout_s: int = DEFAULT_TIMEOUT_S,
+    tokens: TokenSource | None = None,
+) -> PortalConnection:
+    """Sign in with an access token (``arcgis.GIS(url, token=...)``): the same checks and identity as :func:`connect`.
+
+    ``tokens`` (a Sign in with ArcGIS session) renews the token before it expires and on 498/499.
+    """
+    portal_url = normalize_portal_url(url)
+    token = (token or "").strip()
+    if not token:
+        raise LoginFailed("No access token was given.")
+    from arcgis.gis import GIS
+
+    kwargs = {"ca_bundles": ca_bundle} if ca_bundle else {}
+    try:
+        gis = GIS(
+            portal_url, token=token, timeout=timeout_s, adapter={"https://": bounded_adapter(ca_bundle)}, **kwargs
+        )
+    except Exception as exc:
+        raise _login_error(exc, portal_url, token) from None
+    if not (gis.properties.get("user") or {}).get("username"):
+        # arcgis re-sends a refused token's calls anonymously: no user means the token was not accepted.
+        raise LoginFailed("ArcGIS Online did not accept the access token: it is invalid or has expired.")
+    return _checked_connection(gis, portal_url, "", ArcGISTransport(gis, timeout_s, tokens))
+
+
+def _checked_connection(gis, portal_url: str, username: str, transport: ArcGISTransport) -> PortalConnection:
+    """The :class:`PortalConnection` of a signed-in ``gis``, once it is ArcGIS Online and may read usage."""
     portal = dict(gis.properties)
     user = dict(portal.pop("user", None) or {})
     _check_arcgis_online(portal)
     conn = PortalConnection(
-        Identity(portal_url, str(portal.get("id") or ""), str(user.get("username") or username.strip())),
+        Identity(portal_url, str(portal.get("id") or ""), str(user.get("username") or username)),
         portal,
         user,
         transport,
@@ -331,14 +403,16 @@ def _sign_in(portal_url: str, username: str, password: str, ca_bundle: str | Non
     try:
         # arcgis also uses ``timeout`` as the token's lifetime in minutes, so it stays a number here;
         # the adapter bounds retries and Retry-After for sign-in and every later call.
-        return GIS(
-            portal_url,
-            username,
-            password,
-            timeout=timeout_s,
-            adapter={"https://": bounded_adapter(ca_bundle)},
-            **kwargs,
-        )
+        # refuse_prompts: for an MFA account arcgis would ask for the code with input() on our terminal.
+        with refuse_prompts():
+            return GIS(
+                portal_url,
+                username,
+                password,
+                timeout=timeout_s,
+                adapter={"https://": bounded_adapter(ca_bundle)},
+                **kwargs,
+            )
     except Exception as exc:
         raise _login_error(exc, portal_url, password) from None
 
@@ -348,6 +422,8 @@ def _login_error(exc: BaseException, portal_url: str, password: str) -> Exceptio
     text = str(exc)
     lowered = text.lower()
     host = urlsplit(portal_url).netloc
+    if MFA_PROMPT in lowered:
+        return LoginFailed(MFA_SIGN_IN)
     if "invalid username or password" in lowered or "unable to generate token" in lowered:
         return LoginFailed("Sign-in failed: the username or password is wrong.")
     if "certificate" in lowered or "ssl" in lowered:
