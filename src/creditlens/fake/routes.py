@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from creditlens.fake import control, portal_api, signin
+from creditlens.fake import control, oauth_flow, portal_api, signin
 from creditlens.fake.auth import Token
 from creditlens.fake.errors import error_payload
 from creditlens.fake.faults import DELAYING, Fault
@@ -101,9 +101,13 @@ def route(emu: PortalEmulator, request: Request, info: Token | None) -> Reply:
     if low in ("/sharing/rest", "/sharing"):
         return Reply.json({"currentVersion": "2025.2"})
     if low == "/sharing/rest/oauth2/authorize":
-        return signin.authorize(emu.auth, params)
+        return oauth_flow.with_enterprise_login(signin.authorize(emu.auth, params))
     if low in ("/sharing/oauth2/signin", "/sharing/rest/oauth2/signin"):
-        return signin.sign_in(emu.auth, params)
+        return oauth_flow.sign_in(emu.auth, params) or signin.sign_in(emu.auth, params)
+    if low in ("/sharing/oauth2/mfa", "/sharing/rest/oauth2/mfa"):  # issue 16: the MFA admin's code step
+        return oauth_flow.mfa(emu.auth, request.method, params)
+    if low == oauth_flow.ENTERPRISE_SIGNIN_PATH:
+        return oauth_flow.enterprise_sign_in(emu.auth, params)
     if low in ("/sharing/rest/oauth2/token", "/sharing/oauth2/token"):
         return signin.token(emu.auth, params)
     if low in ("/sharing/rest/oauth2/revoketoken", "/sharing/oauth2/revoketoken"):
