@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from creditlens.ui import connection, data, gate, links, pages, sidebar, state
+from creditlens.ui import connection, data, gate, links, pages, pricing, sidebar, state
 from creditlens.ui.common import plain
 
 st.set_page_config(page_title="Credit Lens", layout="wide", page_icon=":material/toll:")
@@ -23,7 +23,7 @@ page = st.navigation(
 setup = gate.current_setup()
 conn, shared, period = sidebar.render(setup)
 st.session_state[state.VIEW] = state.View(conn, period.start, period.end, period.preset) if conn and period.ok else None
-links.sync_app_params(period, pages.params_of(page.url_path))
+links.sync_app_params(period, (*pages.params_of(page.url_path), *pricing.PARAMS))  # price and currency on every page
 
 missing = pages.unknown_page(st.context.url, str(st.get_option("server.baseUrlPath") or ""))
 if missing:

@@ -504,10 +504,12 @@ def _top_services(charged: pd.DataFrame) -> pd.Series:
 
 
 def monthly_trend(chargeback: Chargeback) -> pd.DataFrame:
-    """Credits per line and month (UTC months; the range's first and last may be partial)."""
+    """Credits per line and UTC month (``period`` its first day, ``month`` e.g. "Nov 2026"); the range's
+    first and last months may be partial."""
     charged = chargeback.charged
     out = charged.groupby(["month", "cost_center"], as_index=False)["charged"].sum()
     out = out.rename(columns={"month": "period", "charged": "credits"})
+    out["month"] = out["period"].dt.strftime("%b %Y")
     order = {name: i for i, name in enumerate(chargeback.table["cost_center"])}
     out["order"] = out["cost_center"].map(order)
     return out.sort_values(["period", "order"], ignore_index=True).drop(columns="order")
@@ -564,13 +566,11 @@ def monthly_chart(trend: pd.DataFrame, height: int = 320) -> alt.Chart:
     fixed = [name for name in FIXED_LINE_COLORS if name in order]
     domain = [*centers, *fixed]
     return (
-        alt.Chart(charts.chart_frame(trend, "month"))
+        alt.Chart(trend[["month", "cost_center", "credits"]])
         .mark_bar(stroke="white", strokeWidth=0.5)
         .encode(
-            x=alt.X(
-                "period:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%b %Y", tickCount="month")
-            ),
-            x2="period_end:T",
+            # months as bands, not a time axis: a partial month is one bar like the others
+            x=alt.X("month:O", title=None, sort=list(dict.fromkeys(trend["month"])), axis=alt.Axis(labelAngle=0)),
             y=alt.Y("sum(credits):Q", title="Credits", axis=alt.Axis(format=",.0f")),
             color=alt.Color(
                 "cost_center:N",
@@ -581,7 +581,7 @@ def monthly_chart(trend: pd.DataFrame, height: int = 320) -> alt.Chart:
             ),
             order=alt.Order("stack_rank:Q", sort="ascending"),
             tooltip=[
-                alt.Tooltip("period:T", timeUnit="utcyearmonth", title="Month"),
+                alt.Tooltip("month:O", title="Month (UTC)"),
                 alt.Tooltip("cost_center:N", title="Cost center"),
                 alt.Tooltip("credits:Q", title="Credits", format=",.2f"),
             ],

@@ -6,17 +6,19 @@ import pandas as pd
 import streamlit as st
 
 from creditlens import reports
+from creditlens.money import Pricing, add_cost_column
+from creditlens.ui import pricing
 from creditlens.ui.common import Metric, credits_column, fmt_credits, fmt_int
 
 PARAMS = ()
 BUDGET_STATES = {"over": "Over allocation", "near": f"Near (≥{reports.NEAR_BUDGET_PCT:.0f}%)", "ok": "OK"}
 
 
-def budget_table(status: pd.DataFrame) -> pd.DataFrame:
-    """The allocations with their state as a label."""
+def budget_table(status: pd.DataFrame, money: Pricing | None = None) -> pd.DataFrame:
+    """The allocations with their state as a label; with a credit price, the cost of the credits in range."""
     out = status.copy()
     out["state"] = status["state"].map(BUDGET_STATES).fillna(status["state"])
-    return out
+    return add_cost_column(out, money or pricing.current(), credits="range_credits")
 
 
 def budget_metrics(status: pd.DataFrame) -> list[Metric]:

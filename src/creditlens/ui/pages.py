@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from creditlens.ui import budgets, leaderboard, overview, reconciliation, trends
+from creditlens.ui import budgets, chargeback, leaderboard, overview, reconciliation, trends
 from creditlens.ui.links import ParamSpec
 
 
@@ -27,6 +27,7 @@ PAGES: tuple[PageEntry, ...] = (
         "app_pages/reconciliation.py", "Reconciliation", ":material/rule:", "reconciliation", reconciliation.PARAMS
     ),
     PageEntry("app_pages/budgets.py", "Budgets", ":material/savings:", "budgets", budgets.PARAMS),
+    PageEntry("app_pages/chargeback.py", "Chargeback", ":material/account_balance:", "chargeback", chargeback.PARAMS),
     PageEntry("app_pages/watch.py", "Watch", ":material/notifications_active:", "watch"),
 )
 

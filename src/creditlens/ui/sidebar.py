@@ -7,7 +7,7 @@ import streamlit as st
 from creditlens import dates, deployment
 from creditlens.deployment import SHARED, Setup
 from creditlens.portal import PortalConnection
-from creditlens.ui import connection, gate, links, state
+from creditlens.ui import connection, gate, links, pricing, state
 from creditlens.ui.common import plain
 from creditlens.ui.data import REFRESH_HELP, REFRESH_SHARED_HELP, refresh
 from creditlens.ui.period import CUSTOM_RANGE, PRESET_OPTIONS, RangeChoice, custom_range_value, resolve_range
@@ -119,6 +119,7 @@ def render(setup: Setup) -> tuple[PortalConnection | None, gate.SharedState | No
         conn, shared = connection_section(setup)
         st.divider()
         period = period_section()
+        pricing.render()  # the credit price and currency, for every cost column
         if conn is not None:
             refresh_button(conn, shared is not None)
     return conn, shared, period

@@ -1,0 +1,112 @@
+"""Chargeback: credits and cost per cost center, lines that add up to the org total, and the PDF summary."""
+
+import streamlit as st
+
+from creditlens import chargeback as cb
+from creditlens.money import format_money
+from creditlens.ui import chargeback, charts, common, data, links, pricing
+
+view, page_data = data.open_data_page("Chargeback")
+links.prepare_widgets("chargeback", chargeback.PARAMS)
+money = pricing.current()
+
+with st.container(border=True):
+    source = st.segmented_control(
+        "Cost centers from",
+        chargeback.SOURCE_OPTIONS,
+        key=chargeback.SOURCE_KEY,
+        format_func=chargeback.source_label,
+        required=True,
+    )
+    centers = chargeback.cost_centers(view, page_data.members, source or cb.ROLE)
+links.sync_page_params(chargeback.PARAMS)
+if centers is None:
+    st.stop()
+
+with data.friendly_errors("Could not load the organization's total"):
+    org_totals = data.load_org_totals(view.conn, view.start, view.end)
+charge = cb.build_chargeback(
+    page_data.frame,
+    page_data.members,
+    view.org_id,
+    centers,
+    money,
+    float(org_totals["credits"].sum()),
+    page_data.complete,
+)
+incomplete = "" if page_data.complete else " (incomplete)"
+metrics = [
+    common.Metric(f"Credits in range{incomplete}", common.fmt_credits(charge.total_credits)),
+    common.Metric(
+        f"Cost in range{incomplete}",
+        format_money(charge.total_cost, money.currency) if money.priced else common.EM_DASH,
+        None,
+        money.describe() if money.priced else "Set a credit price in the sidebar to see costs.",
+    ),
+    common.Metric("Cost centers", common.fmt_int(len(centers.names))),
+    common.Metric(
+        "Members with no cost center",
+        common.fmt_int(int(charge.table.loc[charge.table["line"] == cb.NO_COST_CENTER, "members"].sum())),
+    ),
+]
+common.show_metrics(metrics, arrows=False)
+st.caption(common.plain(centers.describe()))
+chargeback.check_notice(charge.check)
+
+st.subheader("By cost center")
+st.caption(
+    "Org overhead is usage by former members, other organizations' users and public accounts; unattributed "
+    "usage carries no username. Costs are rounded to the currency's decimals and add up to the total cost."
+)
+table = chargeback.chargeback_table(charge)
+if not page_data.complete:
+    st.warning(f"The downloads are incomplete. {common.plain(page_data.warning)}", icon=":material/warning:")
+previous, previous_note = data.load_previous_usage(view)
+row = st.container(horizontal=True)
+with row:
+    common.download_buttons(
+        common.downloads(table, view.conn.org_name, view.start, view.end, "chargeback", page_data.warning),
+        key="cb_download",
+    )
+    st.download_button(
+        "Management summary (PDF)",
+        data=chargeback.summary_maker(view, page_data, previous, previous_note, org_totals, centers, money),
+        file_name=chargeback.summary_file_name(view),
+        mime="application/pdf",
+        key="cb_summary",
+        on_click="ignore",
+        icon=":material/picture_as_pdf:",
+        type="primary",
+    )
+st.dataframe(
+    table,
+    hide_index=True,
+    placeholder=common.EM_DASH,
+    column_config=chargeback.table_config(money),
+    width="stretch",
+)
+
+trend = cb.monthly_trend(charge)
+if not trend.empty and trend["credits"].sum() > 0:
+    st.subheader("By month")
+    st.caption("UTC months; the range's first and last months may be partial.")
+    charts.show(cb.monthly_chart(trend))
+
+st.subheader("Members of one line")
+drill_key = chargeback.scoped_key("drill", view)
+names = list(charge.table["cost_center"])
+links.keep_valid(drill_key, names, names[0])
+line = st.selectbox("Line", names, key=drill_key)
+members = cb.line_members(charge, page_data.members, line)
+st.caption(common.plural(len(members), "username"))
+common.download_buttons(
+    common.downloads(members, view.conn.org_name, view.start, view.end, "chargeback-line", page_data.warning),
+    key="cb_line_download",
+)
+st.dataframe(
+    members,
+    hide_index=True,
+    placeholder=common.EM_DASH,
+    column_config=chargeback.drill_config(money),
+    width="stretch",
+)
