@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from creditlens import reports
-from creditlens.ui import state
+from creditlens.money import Pricing, add_cost_column
+from creditlens.ui import pricing, state
 from creditlens.ui.common import credits_column
 from creditlens.ui.links import ParamSpec
 
@@ -45,13 +46,14 @@ def filters_from_state(session: Mapping[str, Any]) -> reports.LeaderboardFilters
     )
 
 
-def leaderboard_table(board: pd.DataFrame) -> pd.DataFrame:
-    """What the leaderboard shows and downloads: status as its label, no internal org id column."""
+def leaderboard_table(board: pd.DataFrame, money: Pricing | None = None) -> pd.DataFrame:
+    """What the leaderboard shows and downloads: status as its label, no internal org id column; with a
+    credit price (``money``, else the sidebar's), a cost column after credits."""
     out = board.drop(columns=["user_org_id"])
     out["status"] = board["status"].map(reports.CATEGORY_LABELS).fillna(board["status"])
     for col in ("full_name", "role", "user_type"):
         out[col] = out[col].fillna("")
-    return out
+    return add_cost_column(out, money or pricing.current())
 
 
 def column_config(services: Sequence[str]) -> dict[str, Any]:
@@ -70,6 +72,7 @@ def column_config(services: Sequence[str]) -> dict[str, Any]:
             "Budget used", format="%.0f%%", help="Share of the member's credit allocation used so far (all time)"
         ),
     }
+    config.update(pricing.cost_column_config())  # cost_usd … in the currency's decimals
     for name in services:
         config[name] = credits_column(name, f"Credits for {name}")
     return config
