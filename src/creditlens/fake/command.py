@@ -11,6 +11,7 @@ from typing import Any
 
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fake.emulator import PortalEmulator
+from creditlens.fake.oauth_flow import add_oauth_admins, demo_accounts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="directory for the self-signed certificate (reused while valid; default: a temporary directory)",
     )
+    parser.add_argument(
+        "--oauth-admins",
+        action="store_true",
+        help="add an enterprise-login admin and an MFA admin to each org, for Sign in with ArcGIS (docs/oauth.md)",
+    )
     parser.add_argument("--token-ttl", type=int, default=7200, help="token lifetime in seconds (default 7200)")
     parser.add_argument("--verbose", action="store_true", help="log each request (path and status) to stderr")
     parser.add_argument(
@@ -55,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     orgs = [build_demo_org(OrgSpec(seed=args.seed, **size))]
     if args.second_org:
         orgs.append(build_demo_org(OrgSpec(seed=11, name="Lakeside County GIS", url_key="lakeside", **size)))
+    if args.oauth_admins:
+        orgs = [add_oauth_admins(org) for org in orgs]
     emulator = PortalEmulator(
         orgs,
         host=args.host,
@@ -73,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         for username, password in org.passwords.items():
             lines.append(f"    {username:<22} password {password:<32} {org.account_note(username)}")
+        for account in demo_accounts(org):  # Sign in with ArcGIS only
+            secret = f"password {account['password']} code {account['mfa_code']}" if "password" in account else ""
+            lines.append(f"    {account['username']:<22} {secret:<41} {account['note']}")
     lines += [
         "  These are synthetic demo accounts.",
         f"  CA bundle: {emulator.ca_bundle}",
