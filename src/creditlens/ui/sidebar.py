@@ -7,7 +7,7 @@ import streamlit as st
 from creditlens import dates, deployment
 from creditlens.deployment import SHARED, Setup
 from creditlens.portal import PortalConnection
-from creditlens.ui import connection, gate, links, pricing, state
+from creditlens.ui import connection, gate, links, oauth, pricing, state
 from creditlens.ui.common import plain
 from creditlens.ui.data import REFRESH_HELP, REFRESH_SHARED_HELP, refresh
 from creditlens.ui.period import CUSTOM_RANGE, PRESET_OPTIONS, RangeChoice, custom_range_value, resolve_range
@@ -16,6 +16,7 @@ from creditlens.ui.period import CUSTOM_RANGE, PRESET_OPTIONS, RangeChoice, cust
 def connection_section(setup: Setup) -> tuple[PortalConnection | None, gate.SharedState | None]:
     """The connection radio and what goes under it: (connection or None, the shared org's state in shared mode)."""
     config = setup.config
+    oauth.handle_return()  # back from Sign in with ArcGIS: before the radio, which it switches to ArcGIS Online
     if setup.error:
         st.error(f"The team deployment settings are incomplete: {setup.error} See {deployment.DOCS}.")
     modes = deployment.connection_modes(setup, state.DEMO, state.ONLINE)
@@ -49,7 +50,7 @@ def own_account_section(use_env: bool) -> PortalConnection | None:
     conn = st.session_state.get(state.CONN)
     if conn is not None:
         st.caption(connection.connection_status(conn))
-        st.button("Sign out", on_click=connection.sign_out, icon=":material/logout:")
+        st.button("Sign out", on_click=oauth.sign_out, icon=":material/logout:")
         return conn
     st.session_state.setdefault(state.URL, env.portal_url)
     st.session_state.setdefault(state.USER, env.username)
@@ -64,6 +65,7 @@ def own_account_section(use_env: bool) -> PortalConnection | None:
         st.form_submit_button(
             "Connect", type="primary", on_click=connection.sign_in, args=(use_env,), icon=":material/login:"
         )
+        oauth.sign_in_button()
     error = st.session_state.get(state.LOGIN_ERROR)
     if error:
         st.error(plain(error))
