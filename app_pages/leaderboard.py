@@ -4,7 +4,7 @@ import streamlit as st
 
 from creditlens import reports
 from creditlens.services import service_name
-from creditlens.ui import common, data, leaderboard, links, state
+from creditlens.ui import common, data, leaderboard, links, reconciliation, state
 
 view, page_data = data.open_data_page("Leaderboard")
 board = page_data.leaderboard()
@@ -49,19 +49,29 @@ with st.container(border=True):
         icon=":material/search:",
     )
 
-filtered = reports.filter_leaderboard(board, leaderboard.filters_from_state(st.session_state))
+filters = leaderboard.filters_from_state(st.session_state)
+filtered = reports.filter_leaderboard(board, filters)
 table = leaderboard.leaderboard_table(filtered)
 st.caption(common.count_caption(table, board))
 if not page_data.complete:
     st.warning(f"The downloads are incomplete. {common.plain(page_data.warning)}", icon=":material/warning:")
 common.download_buttons(
-    common.downloads(table, view.conn.org_name, view.start, view.end, "leaderboard", page_data.warning),
+    common.downloads(
+        leaderboard.download_frame(filtered),
+        view.conn.org_name,
+        view.start,
+        view.end,
+        "leaderboard",
+        page_data.warning,
+        filters=leaderboard.filters_description(filters),
+        check=lambda: reconciliation.add_up_sentence(page_data),
+    ),
     key="lb_download",
 )
 st.dataframe(
     table,
     hide_index=True,
-    placeholder=common.EM_DASH,
+    placeholder="",
     column_config=leaderboard.column_config(reports.board_services(board)),
     width="stretch",
     height=620,

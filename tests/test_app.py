@@ -176,7 +176,7 @@ def test_leaderboard_downloads_match_the_filtered_table():
     pd.testing.assert_frame_equal(table.reset_index(drop=True), shown.reset_index(drop=True), check_dtype=False)
     csv_item = common.downloads(table, view.conn.org_name, view.start, view.end, "leaderboard")[0]
     back = pd.read_csv(pd.io.common.BytesIO(csv_item.make()), keep_default_na=False)
-    assert back["username"].tolist() == shown["username"].tolist()
+    assert back["Username"].tolist() == shown["username"].tolist()
 
 
 def test_drilldown_selection_changes_the_member_rows():

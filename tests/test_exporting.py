@@ -144,8 +144,10 @@ def test_about_sheet_says_when_the_data_is_incomplete():
 
 
 def test_snake_case_columns_not_listed_are_spelled_out():
-    frame = pd.DataFrame({"cost_center": ["A"], "imageryanalysis": [1.0]})
-    assert read_csv(exporting.to_csv_bytes(frame, "human"))[0] == ["Cost center", "imageryanalysis"]
+    frame = pd.DataFrame({"cost_center": ["A"], "imageryanalysis": [1.0], "cost_eur": [2.345]})
+    rows = read_csv(exporting.to_csv_bytes(frame, "human"))
+    assert rows[0] == ["Cost center", "imageryanalysis", "Cost (EUR)"]
+    assert rows[1][2] == "2.35"  # a cost: two decimals
 
 
 def cli_csv(capsys, *extra: str) -> list[list[str]]:

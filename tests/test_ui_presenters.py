@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from creditlens import charts, reports
+from creditlens import charts, exporting, reports
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fetching import fetch_members, fetch_usage
 from creditlens.portal import connect_demo
@@ -36,7 +36,7 @@ def demo():
 
 def test_leaderboard_table_shows_status_labels(demo):
     table = leaderboard.leaderboard_table(demo[3])
-    assert "user_org_id" not in table.columns
+    assert list(table.columns) == list(demo[3].columns)  # the CLI's columns, in its order
     assert set(table["status"]) <= set(reports.CATEGORY_LABELS.values())
 
 
@@ -48,12 +48,12 @@ def test_downloads_are_exactly_the_table(demo):
     assert csv_item.file_name == "creditlens_northwind-gis_2026-03-25_2026-03-31_leaderboard.csv"
     assert xlsx_item.file_name.endswith("_leaderboard.xlsx")
     back = pd.read_csv(io.BytesIO(csv_item.make()), keep_default_na=False)
-    assert list(back.columns) == list(table.columns)
+    assert list(back.columns) == [exporting.human_header(c) for c in table.columns]
     assert len(back) == len(table)
-    assert back["username"].tolist() == table["username"].tolist()
-    assert np.allclose(back["credits"], table["credits"])
+    assert back["Username"].tolist() == table["username"].tolist()
+    assert np.allclose(back["Credits"], table["credits"].round(4))
     sheet = pd.read_excel(io.BytesIO(xlsx_item.make()), sheet_name=None)
-    assert list(sheet) == ["Leaderboard"]
+    assert list(sheet) == ["About", "Leaderboard"]
     assert len(sheet["Leaderboard"]) == len(table)
 
 
@@ -61,8 +61,8 @@ def test_incomplete_downloads_are_named_and_noted(demo):
     table = leaderboard.leaderboard_table(demo[3]).head(5)
     items = common.downloads(table, "Org", TODAY, TODAY, "leaderboard", incomplete="Incomplete: 1 of 2 windows")
     assert all(d.file_name.endswith((f"leaderboard{common.INCOMPLETE_SUFFIX}.csv", "_INCOMPLETE.xlsx")) for d in items)
-    notes = pd.read_excel(io.BytesIO(items[1].make()), sheet_name="Notes")
-    assert notes["note"].iloc[0].startswith("Incomplete")
+    about = pd.read_excel(io.BytesIO(items[1].make()), sheet_name="About", header=None, index_col=0)[1]
+    assert about["Complete"].startswith("No. Incomplete")
 
 
 def test_formatting():

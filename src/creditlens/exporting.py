@@ -127,6 +127,9 @@ def rounded(frame: pd.DataFrame) -> pd.DataFrame:
 def human_header(name: str) -> str:
     if name in HUMAN_HEADERS:
         return HUMAN_HEADERS[name]
+    currency = re.fullmatch(r"cost_([a-z]{3})", name)
+    if currency:  # money.Pricing.cost_column: the currency travels with the column
+        return f"Cost ({currency.group(1).upper()})"
     return name.replace("_", " ").capitalize() if "_" in name and name.islower() else name
 
 

@@ -170,9 +170,9 @@ def test_leaderboard_filter_and_csv_download_match_the_table(demo_server, page):
     start, end = dates.preset_range(dates.DEFAULT_PRESET)
     assert file_name == f"creditlens_northwind-regional-gis_{start}_{end}_leaderboard.csv"
     assert len(csv_rows) == shown
-    assert [r["username"] for r in csv_rows] == [r["Username"] for r in rows]
-    assert [r["status"] for r in csv_rows] == [r["Status"] for r in rows]
-    assert [r["rank"] for r in csv_rows] == [r["#"] for r in rows]
+    assert [r["Username"] for r in csv_rows] == [r["Username"] for r in rows]
+    assert [r["Status"] for r in csv_rows] == [r["Status"] for r in rows]
+    assert [r["Rank"] for r in csv_rows] == [r["Rank"] for r in rows]
     assert_clean(page)
 
     # Every filter, minimum credits included, is still set after a visit to another page.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,22 +101,38 @@ def empty_notice(view: View) -> None:
 
 # -- downloads --------------------------------------------------------------------------------------
 def downloads(
-    table: pd.DataFrame, org_name: str, start: dt.date, end: dt.date, report: str, incomplete: str | None = None
+    frame: pd.DataFrame,
+    org_name: str,
+    start: dt.date,
+    end: dt.date,
+    report: str,
+    incomplete: str | None = None,
+    filters: Sequence[tuple[str, str]] = (),
+    check: Callable[[], str | None] | None = None,
 ) -> list[Download]:
-    """CSV and XLSX of exactly ``table``; names end in ``_INCOMPLETE`` when ``incomplete`` is a warning."""
+    """CSV and XLSX of exactly ``frame`` (a report frame, codes and all) in the human form: headers such as
+    "Share %", labels such as "Former member", the same columns in the same order as
+    ``creditlens export --headers human``. The XLSX opens on an "About" sheet naming the org, the range
+    (UTC), ``filters``, when it was made and the add-up ``check`` (computed when the file is made).
+    Names end in ``_INCOMPLETE`` when ``incomplete`` is a warning."""
     name = f"{report}{INCOMPLETE_SUFFIX}" if incomplete else report
-    frame = table.copy()
+    table = frame.copy()
+    title = report.replace("_", " ").title()
+
+    def about() -> exporting.About:
+        return exporting.About(org_name, start, end, title, tuple(filters), check() if check else None, incomplete)
+
     return [
         Download(
             "Download CSV",
             exporting.export_filename(org_name, start, end, name, "csv"),
             "text/csv",
-            lambda: exporting.to_csv_bytes(frame),
+            lambda: exporting.to_csv_bytes(table, "human"),
         ),
         Download(
             "Download Excel",
             exporting.export_filename(org_name, start, end, name, "xlsx"),
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            lambda: exporting.to_xlsx_bytes(frame, sheet=report.title(), note=incomplete),
+            lambda: exporting.to_xlsx_bytes(table, about(), sheet=title),
         ),
     ]

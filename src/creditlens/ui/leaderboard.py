@@ -8,8 +8,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from creditlens import reports
+from creditlens import exporting, reports
 from creditlens.money import Pricing, add_cost_column
+from creditlens.services import SERVICES, service_name
 from creditlens.ui import pricing, state
 from creditlens.ui.common import credits_column
 from creditlens.ui.links import ParamSpec
@@ -46,33 +47,84 @@ def filters_from_state(session: Mapping[str, Any]) -> reports.LeaderboardFilters
     )
 
 
+def filters_description(filters: reports.LeaderboardFilters) -> list[tuple[str, str]]:
+    """The filters in force as (filter, value) pairs, for the download's About sheet; none when showing all."""
+    out = []
+    if filters.statuses:
+        out.append(("Status", ", ".join(reports.CATEGORY_LABELS.get(s, s) for s in filters.statuses)))
+    if filters.roles:
+        out.append(("Role", ", ".join(filters.roles)))
+    if filters.user_types:
+        out.append(("User type", ", ".join(filters.user_types)))
+    if filters.service:
+        out.append(("Used the service", service_name(filters.service)))
+    if filters.min_credits and filters.min_credits > 0:
+        out.append(("Minimum credits", f"{filters.min_credits:g}"))
+    if filters.search.strip():
+        out.append(("Search", filters.search.strip()))
+    return out
+
+
+def download_frame(board: pd.DataFrame, money: Pricing | None = None) -> pd.DataFrame:
+    """What the downloads hold: the (filtered) board as the CLI exports it, with a cost column when priced."""
+    return add_cost_column(board, money or pricing.current())
+
+
 def leaderboard_table(board: pd.DataFrame, money: Pricing | None = None) -> pd.DataFrame:
-    """What the leaderboard shows and downloads: status as its label, no internal org id column; with a
-    credit price (``money``, else the sidebar's), a cost column after credits."""
-    out = board.drop(columns=["user_org_id"])
+    """What the leaderboard shows: the download's columns, status as its label, and a service the
+    username did not use left blank instead of a wall of 0.00."""
+    services = reports.board_services(board)
+    out = download_frame(board, money).copy()  # without a price that is the board itself
     out["status"] = board["status"].map(reports.CATEGORY_LABELS).fillna(board["status"])
     for col in ("full_name", "role", "user_type"):
         out[col] = out[col].fillna("")
-    return add_cost_column(out, money or pricing.current())
+    out[services] = out[services].where(out[services] != 0)
+    return out
+
+
+def service_label(column: str) -> str:
+    """A service column's header: its name, or the raw code marked as such when Credit Lens has no name."""
+    return column if column in _SERVICE_NAMES else f"{column} (service code)"
+
+
+_SERVICE_NAMES = frozenset(s.name for s in SERVICES.values())
 
 
 def column_config(services: Sequence[str]) -> dict[str, Any]:
+    """Headers from the same place as the downloads' (:func:`exporting.human_header`); no pinned
+    columns, so usernames read as normal text and the table keeps its width on a phone."""
+    header = exporting.human_header
     config: dict[str, Any] = {
-        "rank": st.column_config.NumberColumn("#", format="%d", width=48, pinned=True),
-        "username": st.column_config.TextColumn("Username", pinned=True),
-        "full_name": st.column_config.TextColumn("Full name"),
-        "status": st.column_config.TextColumn("Status", help="Member, or why a non-member appears in the usage"),
-        "role": st.column_config.TextColumn("Role", width=110),
-        "user_type": st.column_config.TextColumn("User type", width=110),
-        "credits": credits_column("Credits", "Credits used in the range"),
-        "share_pct": st.column_config.NumberColumn("Share", format="%.1f%%", help="Share of all credits in the range"),
-        "num": st.column_config.NumberColumn("Operations", format="%,d", help="Requests, features or items counted"),
-        "top_service": st.column_config.TextColumn("Top service"),
+        "rank": st.column_config.NumberColumn(header("rank"), format="%d", width=56),
+        "username": st.column_config.TextColumn(header("username")),
+        "full_name": st.column_config.TextColumn(header("full_name")),
+        "status": st.column_config.TextColumn(
+            header("status"), help="Member, or why a non-member appears in the usage"
+        ),
+        "role": st.column_config.TextColumn(header("role"), width=110),
+        "user_type": st.column_config.TextColumn(header("user_type"), width=110),
+        "credits": credits_column(header("credits"), "Credits used in the range"),
+        "share_pct": st.column_config.NumberColumn(
+            header("share_pct"), format="%.1f", help="Share of all credits in the range"
+        ),
+        "num": st.column_config.NumberColumn(header("num"), format="%,d", help="Requests, features or items counted"),
+        "top_service": st.column_config.TextColumn(header("top_service")),
         "budget_used_pct": st.column_config.NumberColumn(
-            "Budget used", format="%.0f%%", help="Share of the member's credit allocation used so far (all time)"
+            header("budget_used_pct"),
+            format="%.0f",
+            width=110,
+            help="Share of the member's credit allocation used so far (all time)",
+        ),
+        "user_org_id": st.column_config.TextColumn(
+            header("user_org_id"), help="The organization a username belongs to; empty for public accounts"
         ),
     }
     config.update(pricing.cost_column_config())  # cost_usd … in the currency's decimals
     for name in services:
-        config[name] = credits_column(name, f"Credits for {name}")
+        label = service_label(name)
+        known = label == name
+        config[name] = credits_column(
+            label,
+            f"Credits for {name}" if known else "A service code Credit Lens has no name for, as the portal sent it",
+        )
     return config

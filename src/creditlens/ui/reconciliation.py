@@ -63,6 +63,15 @@ def totals_line(check: reports.TotalsCheck) -> tuple[bool, str]:
     )
 
 
+def add_up_sentence(data: PageData) -> str | None:
+    """The add-up check as one sentence for a download's About sheet (the whole range, before filters)."""
+    try:
+        check = reports.totals_check(data.frame, load_org_totals(data.view.conn, data.view.start, data.view.end))
+    except CreditLensError as exc:
+        return f"Not made: the org-wide total could not be loaded ({exc})."
+    return f"{totals_line(check)[1]} (the whole range, before any filter)"
+
+
 def show_totals_check(data: PageData) -> None:
     """ "per-user + unattributed = org total" from a second, org-wide query."""
     try:
