@@ -20,7 +20,7 @@ from creditlens.cli import main
 from creditlens.fetching import fetch_members, fetch_org_totals, fetch_usage
 from creditlens.money import Pricing, format_money
 from creditlens.portal import connect
-from creditlens.summary_pdf import fmt_credits, fmt_int, fmt_pct
+from creditlens.summary_pdf import fmt_credits, fmt_int, fmt_pct, service_totals, services_shown
 
 pytestmark = pytest.mark.integration
 
@@ -190,3 +190,16 @@ def test_bad_price_or_currency_flags_are_refused(cli, span, tmp_path, flag, valu
     with pytest.raises(SystemExit) as exit_info:
         cli("summary", "--start", str(start), "--end", str(end), "--out", str(tmp_path / "x.pdf"), flag, value)
     assert exit_info.value.code == 2
+
+
+def test_the_summary_service_table_sums_the_rest_and_keeps_its_total(page_numbers, span):
+    conn = page_numbers[0]
+    usage = fetch_usage(conn, *span).frame
+    services = service_totals(usage, Pricing(0.1, "USD"))
+    assert len(services) > 10  # the demo org uses more services than the table lists by name
+    shown = services_shown(services, rows=10)
+    assert len(shown) == 10
+    assert shown["service"].iloc[-1] == f"Other services ({len(services) - 9})"
+    assert shown["credits"].sum() == pytest.approx(usage["credits"].sum(), rel=1e-9)
+    assert round(shown["cost_usd"].sum(), 2) == round(services["cost_usd"].sum(), 2)
+    assert shown["share_pct"].sum() == pytest.approx(100.0)

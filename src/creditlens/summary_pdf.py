@@ -28,7 +28,7 @@ from creditlens.services import service_name
 
 EM_DASH = "—"
 TOP_N = 10
-MAX_SERVICE_ROWS = 12
+MAX_SERVICE_ROWS = 10  # the rest as one "Other services" row, so the table still adds up
 #: Fonts with the glyphs portal names use (accents, ✓); Debian's fonts-dejavu-core puts them here.
 FONT_DIRS = (Path("/usr/share/fonts/truetype/dejavu"), Path("/usr/share/fonts/TTF"), Path("/usr/local/share/fonts"))
 FONT_FILES = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
@@ -103,6 +103,16 @@ def service_totals(usage: pd.DataFrame, pricing: Pricing) -> pd.DataFrame:
     if pricing.priced:
         frame.insert(2, pricing.cost_column, allocated_costs(frame["credits"], pricing))
     return frame
+
+
+def services_shown(services: pd.DataFrame, rows: int = MAX_SERVICE_ROWS) -> pd.DataFrame:
+    """The largest services, the rest summed as one "Other services (N)" row: the table keeps its total."""
+    if len(services) <= rows:
+        return services
+    head, rest = services.head(rows - 1), services.iloc[rows - 1 :]
+    other = rest.drop(columns="service").sum().to_frame().T
+    other.insert(0, "service", f"Other services ({len(rest)})")
+    return pd.concat([head, other], ignore_index=True)
 
 
 def build_summary(
@@ -350,12 +360,11 @@ class _SummaryPDF(FPDF):
         self.warning_box()
         self.kpi_block(summary_kpis(s))
         self.heading("Credits by service")
-        self.chart(charts.stacked_service_chart(s.trend, s.granularity, height=230))
+        self.chart(charts.stacked_service_chart(s.trend, s.granularity, height=200))
         self.ln(2)
         money = [(s.pricing.cost_column, s.pricing.cost_label, "money", 32.0)] if s.pricing.priced else []
-        shown = s.services.head(MAX_SERVICE_ROWS)
         self.grid(
-            shown,
+            services_shown(s.services),
             [
                 ("service", "Service", "text", 80.0),
                 ("credits", "Credits", "credits", 32.0),
@@ -363,8 +372,6 @@ class _SummaryPDF(FPDF):
                 ("share_pct", "Share", "pct", 22.0),
             ],
         )
-        if len(s.services) > MAX_SERVICE_ROWS:
-            self.note(f"{len(s.services) - MAX_SERVICE_ROWS} smaller services are not listed.")
 
     def kpi_block(self, kpis: list[Kpi]) -> None:
         for kpi in kpis:
