@@ -328,12 +328,25 @@ def test_webhook_is_a_json_post_slack_and_teams_accept(emulator, org, capsys, mo
     alerts = json.loads(out)
     assert text.startswith(f"Credit Lens: {len(alerts)} alerts for `{org.name}`")
     for a in alerts[:50]:
-        assert f"`{a['rule']}`: {a['scope']} `{a['subject']}` " in text
+        who = "the org" if a["scope"] == "org" else f"{a['scope']} `{a['subject']}`"
+        assert f"`{a['rule']}`: {who} " in text
     assert text.endswith(f"… and {len(alerts) - 50} more.")
     assert "secretpath" not in err
 
     code, _, err = check(emulator, org, capsys, monkeypatch, rules)
     assert code == 0 and len(webhook.posts) == 1
+
+
+def test_a_teams_workflow_webhook_gets_an_adaptive_card(emulator, org, capsys, monkeypatch, tmp_path, webhook):
+    monkeypatch.setenv("CREDITLENS_ALERT_WEBHOOK_FORMAT", "teams-workflow")
+    code, _, err = check(emulator, org, capsys, monkeypatch, write_rules(tmp_path, ONE_ALERT))
+    assert code == 0, err
+    (post,) = webhook.posts
+    (attachment,) = post["json"]["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    texts = [run["text"] for block in attachment["content"]["body"] for run in block["inlines"]]
+    assert texts[0] == f"Credit Lens: 1 alert for {org.name} (UTC days)"
+    assert texts[1].startswith("• org month: the org ")
 
 
 def test_a_failing_smtp_server_exits_non_zero_and_is_retried(

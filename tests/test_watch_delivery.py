@@ -92,6 +92,31 @@ def test_chat_text_renders_nothing_from_the_portal():
     }
 
 
+def test_teams_workflows_get_an_adaptive_card_of_literal_text_runs():
+    auto = delivery.load_delivery_settings(
+        {}, {"CREDITLENS_ALERT_WEBHOOK_URL": "https://prod-01.westeurope.logic.azure.com:443/workflows/abc/triggers/x"}
+    ).webhook
+    slack = delivery.WebhookSettings("https://hooks.slack.com/services/T/B/x")
+    assert (auto.body_format, slack.body_format) == ("teams-workflow", "text")
+    forced = delivery.load_delivery_settings(
+        {"alert_webhook_format": "teams-workflow"}, {"CREDITLENS_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"}
+    ).webhook
+    assert forced.body_format == "teams-workflow"
+    message = delivery.webhook_payload([alert(subject="**jane_doe**")], "Org", "teams-workflow")
+    (attachment,) = message["attachments"]
+    assert message["type"] == "message" and attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    blocks = attachment["content"]["body"]
+    assert {b["type"] for b in blocks} == {"RichTextBlock"}
+    runs = [inline for b in blocks for inline in b["inlines"]]
+    assert {r["type"] for r in runs} == {"TextRun"}  # TextRuns are never Markdown
+    assert runs[0]["weight"] == "Bolder" and runs[0]["text"] == "Credit Lens: 1 alert for Org (UTC days)"
+    assert "**jane_doe**" in runs[1]["text"]
+    with pytest.raises(delivery.DeliverySettingsError, match="alert_webhook_format"):
+        delivery.load_delivery_settings(
+            {"alert_webhook_format": "html"}, {"CREDITLENS_ALERT_WEBHOOK_URL": "https://hooks.example.org/x"}
+        )
+
+
 def test_long_chat_messages_are_cut_and_say_so():
     text = delivery.chat_text([alert(subject=f"user{i}") for i in range(60)], "Org")
     assert text.count("•") == delivery.MAX_CHAT_ALERTS and text.endswith("… and 10 more.")

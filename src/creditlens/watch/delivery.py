@@ -13,6 +13,12 @@ Settings come from the ``[creditlens]`` section of ``.streamlit/secrets.toml`` o
 | ``alert_email_from`` | ``CREDITLENS_ALERT_EMAIL_FROM`` | the sender address |
 | ``alert_email_to`` | ``CREDITLENS_ALERT_EMAIL_TO`` | recipients (comma separated in the environment) |
 | ``alert_webhook_url`` | ``CREDITLENS_ALERT_WEBHOOK_URL`` | a Slack or Teams incoming webhook URL |
+| ``alert_webhook_format`` | ``CREDITLENS_ALERT_WEBHOOK_FORMAT`` | ``auto`` (default), ``text`` or ``teams-workflow`` |
+
+The ``text`` body, ``{"text": ...}``, is what Slack incoming webhooks and Teams' Incoming Webhook
+connectors take. Teams' newer Workflows webhooks ("When a Teams webhook request is received") want
+an Adaptive Card message instead; ``auto`` sends that to Power Automate hosts (``*.logic.azure.com``,
+``*.powerplatform.com``) and ``text`` everywhere else.
 
 Mail is never sent unencrypted: a server that does not offer STARTTLS is a failed delivery. The
 webhook URL holds its own secret, so messages name only its host.
@@ -49,7 +55,11 @@ _ENV = {
     "alert_email_from": "CREDITLENS_ALERT_EMAIL_FROM",
     "alert_email_to": "CREDITLENS_ALERT_EMAIL_TO",
     "alert_webhook_url": "CREDITLENS_ALERT_WEBHOOK_URL",
+    "alert_webhook_format": "CREDITLENS_ALERT_WEBHOOK_FORMAT",
 }
+TEXT, TEAMS_WORKFLOW, AUTO = "text", "teams-workflow", "auto"
+WEBHOOK_FORMATS = (AUTO, TEXT, TEAMS_WORKFLOW)
+_WORKFLOW_HOSTS = (".logic.azure.com", ".powerplatform.com")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -83,10 +93,18 @@ class EmailSettings:
 @dataclass(frozen=True)
 class WebhookSettings:
     url: str = field(repr=False)  # its path is the secret
+    format: str = AUTO
 
     @property
     def host(self) -> str:
         return urlsplit(self.url).hostname or "?"
+
+    @property
+    def body_format(self) -> str:
+        """``text`` or ``teams-workflow``: the one ``auto`` stands for at this URL's host."""
+        if self.format != AUTO:
+            return self.format
+        return TEAMS_WORKFLOW if self.host.lower().endswith(_WORKFLOW_HOSTS) else TEXT
 
 
 @dataclass(frozen=True)
@@ -165,7 +183,10 @@ def _webhook_settings(get) -> WebhookSettings | None:
         )
     if not parts.hostname:
         raise DeliverySettingsError("alert_webhook_url is not a URL.")
-    return WebhookSettings(url)
+    body = str(get("alert_webhook_format") or AUTO).strip().lower()
+    if body not in WEBHOOK_FORMATS:
+        raise DeliverySettingsError(f"alert_webhook_format is '{body[:40]}'; use auto, text or teams-workflow.")
+    return WebhookSettings(url, body)
 
 
 # -- messages ----------------------------------------------------------------------------------------
@@ -195,10 +216,8 @@ def chat_text(alerts: Sequence[Alert], org_name: str) -> str:
     lines = [f"Credit Lens: {count} for {_code(org_name)} (UTC days)"]
     for a in shown:
         days = a.window_start.isoformat() if a.window_start == a.window_end else f"{a.window_start} – {a.window_end}"
-        lines.append(
-            f"• {_code(a.rule)}: {a.scope} {_code(a.subject)} {a.credits:,.2f} credits "
-            f"(threshold {a.threshold:,.2f}), {days}"
-        )
+        who = "the org" if a.scope == "org" else f"{a.scope} {_code(a.subject)}"
+        lines.append(f"• {_code(a.rule)}: {who} {a.credits:,.2f} credits (threshold {a.threshold:,.2f}), {days}")
     if len(alerts) > len(shown):
         lines.append(f"… and {len(alerts) - len(shown)} more.")
     return "\n".join(lines)
@@ -210,9 +229,29 @@ def _code(text: str) -> str:
     return f"`{cleaned}`"
 
 
-def webhook_payload(alerts: Sequence[Alert], org_name: str) -> dict:
-    """``{"text": ...}``: the one body both Slack and Teams incoming webhooks take."""
+def webhook_payload(alerts: Sequence[Alert], org_name: str, body_format: str = TEXT) -> dict:
+    """``{"text": ...}`` (Slack, Teams connectors), or an Adaptive Card message for Teams Workflows."""
+    if body_format == TEAMS_WORKFLOW:
+        return teams_workflow_message(alerts, org_name)
     return {"text": chat_text(alerts, org_name)}
+
+
+def teams_workflow_message(alerts: Sequence[Alert], org_name: str) -> dict:
+    """An Adaptive Card whose lines are TextRuns, which Teams renders literally (no Markdown in a TextRun)."""
+    lines = [plain(line) for line in chat_text(alerts, org_name).replace("`", "").splitlines()]
+
+    def run(text: str, bold: bool = False) -> dict:
+        inline = {"type": "TextRun", "text": text}
+        return {"type": "RichTextBlock", "inlines": [{**inline, "weight": "Bolder"} if bold else inline]}
+
+    card = {
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [run(lines[0], bold=True), *(run(line) for line in lines[1:])],
+    }
+    attachment = {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}
+    return {"type": "message", "attachments": [attachment]}
 
 
 # -- sending -----------------------------------------------------------------------------------------
@@ -283,6 +322,6 @@ def deliver(channel: str, settings: DeliverySettings, alerts: Sequence[Alert], o
     if channel == EMAIL and settings.email is not None:
         send_email(settings.email, email_message(alerts, org_name, settings.email))
     elif channel == WEBHOOK and settings.webhook is not None:
-        post_webhook(settings.webhook, webhook_payload(alerts, org_name))
+        post_webhook(settings.webhook, webhook_payload(alerts, org_name, settings.webhook.body_format))
     else:
         raise DeliveryError(channel, f"{channel}: not configured.")
