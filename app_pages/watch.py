@@ -5,8 +5,6 @@ import streamlit as st
 from creditlens.ui import charts as chart_controls
 from creditlens.ui import common, data, watch
 from creditlens.ui.common import plain
-from creditlens.watch import forecast
-from creditlens.watch.charts import balance_chart
 
 view = data.require_view()
 watch.open_watch_page(view)
@@ -22,8 +20,8 @@ if outlook is None:
 else:
     common.show_metrics(watch.forecast_metrics(outlook, view.conn), arrows=False)
     st.markdown(f"**{plain(outlook.projection.describe())}**")
-    chart_controls.show(balance_chart(outlook))
-    st.caption(plain(forecast.assumption(outlook.history_days)))
+    chart_controls.show(watch.forecast_chart(outlook))
+    st.caption(plain(watch.assumption(outlook)))
 
 st.subheader("Members with an allocation")
 if not view.conn.budgets_enabled:
@@ -40,7 +38,7 @@ else:
 
 configured = watch.configured_rules(view.conn)
 st.subheader(f"Spikes in the last {watch.SPIKE_DAYS} days")
-settings = watch.spike_settings_inputs(configured.rules.spikes if configured.rules else watch.spikes.SpikeSettings())
+settings = watch.spike_settings_inputs(watch.spike_defaults(configured))
 st.caption(f"A spike is {plain(settings.describe())}. First use: a service the member had not used in 30 days.")
 flagged = watch.spike_table(watch_data, settings)
 if flagged.empty:

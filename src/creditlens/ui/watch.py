@@ -23,6 +23,7 @@ from creditlens.ui.common import EM_DASH, Metric, credits_column, fmt_credits, p
 from creditlens.ui.links import reserve_link_warnings
 from creditlens.ui.state import View
 from creditlens.watch import forecast, rules, spikes
+from creditlens.watch.charts import balance_chart
 from creditlens.watch.evaluate import Evaluation, alerts_frame, evaluate_rules
 
 PARAMS = ()
@@ -162,6 +163,16 @@ def runout_value(p: forecast.Projection) -> str:
     }[p.outcome]
 
 
+def forecast_chart(f: forecast.Forecast):
+    """The balance chart (a pure Altair spec from the library)."""
+    return balance_chart(f)
+
+
+def assumption(f: forecast.Forecast) -> str:
+    """What the forecast assumes, in one sentence."""
+    return forecast.assumption(f.history_days)
+
+
 MEMBER_OUTCOMES = {
     forecast.USED_UP: "Used up",
     forecast.RUNS_OUT: "Runs out",
@@ -292,6 +303,11 @@ SPIKE_CONFIG = {
     "kind": st.column_config.TextColumn("Kind", help="First use: the member had not used this service in 30 days"),
     "link": st.column_config.LinkColumn("Drill-down", display_text="Open in Trends"),
 }
+
+
+def spike_defaults(configured: ConfiguredRules) -> spikes.SpikeSettings:
+    """The rules file's ``[spikes]`` settings when there is one, else the detector's defaults."""
+    return configured.rules.spikes if configured.rules else spikes.SpikeSettings()
 
 
 # -- rules ------------------------------------------------------------------------------------------
