@@ -6,6 +6,8 @@
 - :mod:`~creditlens.watch.evaluate`: which rules fire on a window of usage.
 - :mod:`~creditlens.watch.delivery`: email (SMTP + STARTTLS) and webhook (Slack / Teams) sending.
 - :mod:`~creditlens.watch.sent`: what was already sent, so an alert is never sent twice.
+- :mod:`~creditlens.watch.daily` (zero-filled daily series) and :mod:`~creditlens.watch.charts` (the
+  balance chart as a pure Altair spec).
 
 Everything here is pure over the tidy usage frame, except delivery and the sent-state file.
 """
