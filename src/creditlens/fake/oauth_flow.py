@@ -201,3 +201,59 @@ def with_enterprise_login(reply: Reply) -> Reply:
         f'<button type="submit">{escape("Sign in with your organization")}</button>\n</form>\n'
     )
     return Reply.html(body.replace("</body>", form + "</body>", 1), status=reply.status)
+
+
+# -- what a person's browser does (for tests and the CLI's out-of-band flow) ---------------------------
+def browser_sign_in(
+    authorize: str,
+    username: str,
+    password: str | None = None,
+    code: str | None = None,
+    verify: str | bool = True,
+) -> str:
+    """Open ``authorize``, sign in (password, then the MFA code; or the enterprise login without a
+    password) and return where the portal sends the browser: the redirect URL, or for the
+    out-of-band redirect the code shown on the page."""
+    import re
+    from urllib.parse import urljoin
+
+    import requests
+
+    base = authorize.split("/sharing/", 1)[0]
+    page = requests.get(authorize, verify=verify, timeout=30)
+    found = re.search(r'name="oauth_state" value="([^"]+)"', page.text)
+    if found is None:
+        raise RuntimeError(f"no sign-in form on the authorize page (HTTP {page.status_code})")
+    oauth_state = found[1]
+    if password is None:
+        reply = requests.post(
+            base + ENTERPRISE_SIGNIN_PATH,
+            data={"oauth_state": oauth_state, "username": username},
+            verify=verify,
+            allow_redirects=False,
+            timeout=30,
+        )
+    else:
+        reply = requests.post(
+            base + "/sharing/oauth2/signin",
+            data={"oauth_state": oauth_state, "username": username, "password": password},
+            verify=verify,
+            allow_redirects=False,
+            timeout=30,
+        )
+        if reply.status_code == 302 and "/oauth2/mfa" in reply.headers["Location"]:
+            reply = requests.post(
+                urljoin(base, "/sharing/oauth2/mfa"),
+                data={"oauth_state": oauth_state, "mfa_code": code or ""},
+                verify=verify,
+                allow_redirects=False,
+                timeout=30,
+            )
+    if reply.status_code == 302:
+        return reply.headers["Location"]
+    shown = re.search(r"<title>SUCCESS code=(.*?)</title>", reply.text)
+    if shown:
+        return shown[1]
+    raise RuntimeError(
+        "the sign-in did not finish: " + ", ".join(re.findall(r'<p class="error">(.*?)</p>', reply.text))
+    )
