@@ -3,7 +3,7 @@
 import streamlit as st
 
 from creditlens import reports
-from creditlens.ui import budgets, common, data, pricing
+from creditlens.ui import budgets, common, data
 
 view = data.open_page("Budgets")
 if not view.conn.budgets_enabled:
@@ -36,7 +36,7 @@ else:
         hide_index=True,
         placeholder=common.EM_DASH,
         width="stretch",
-        column_config={**budgets.BUDGET_CONFIG, **pricing.cost_column_config()},
+        column_config=budgets.column_config(status),
     )
 
 st.subheader("Every allocation")
@@ -51,5 +51,5 @@ st.dataframe(
     hide_index=True,
     placeholder=common.EM_DASH,
     width="stretch",
-    column_config={**budgets.BUDGET_CONFIG, **pricing.cost_column_config()},
+    column_config=budgets.column_config(status),
 )

@@ -23,7 +23,10 @@ st.dataframe(
     width="stretch",
     column_config={
         "category": st.column_config.TextColumn("Category"),
-        "usernames": st.column_config.NumberColumn("Usernames", format="%,d"),
+        "with_usage": st.column_config.NumberColumn("Usernames with usage", format="%,d"),
+        "without_usage": st.column_config.NumberColumn(
+            "Members with no usage", format="%,d", help="Members of the organization who used nothing in the range"
+        ),
         "credits": common.credits_column("Credits"),
     },
 )

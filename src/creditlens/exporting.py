@@ -63,10 +63,11 @@ HUMAN_HEADERS: dict[str, str] = {
     "used_pct": "Used %",
     "range_credits": "Credits in range",
     "state": "Budget state",
+    "over_by": "Over by (credits)",
     "cost": "Cost",
 }
 #: Budget states (``reports.budget_status``) as people read them.
-BUDGET_STATE_LABELS = {"over": "Over allocation", "near": "Near allocation", "ok": "Within allocation"}
+BUDGET_STATE_LABELS = {"over": "Over allocation", "near": "Near allocation (90% or more)", "ok": "Within allocation"}
 #: Columns whose codes have a human label in the human form.
 VALUE_LABELS: dict[str, Mapping[str, str]] = {"status": CATEGORY_LABELS, "state": BUDGET_STATE_LABELS}
 

@@ -2,23 +2,51 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
-from creditlens import reports
+from creditlens import exporting, reports
 from creditlens.money import Pricing, add_cost_column
 from creditlens.ui import pricing
 from creditlens.ui.common import Metric, credits_column, fmt_credits, fmt_int
 
 PARAMS = ()
-BUDGET_STATES = {"over": "Over allocation", "near": f"Near (≥{reports.NEAR_BUDGET_PCT:.0f}%)", "ok": "OK"}
+#: Budget states as people read them: the same labels as the downloads'.
+BUDGET_STATES = exporting.BUDGET_STATE_LABELS
 
 
 def budget_table(status: pd.DataFrame, money: Pricing | None = None) -> pd.DataFrame:
-    """The allocations with their state as a label; with a credit price, the cost of the credits in range."""
+    """The allocations with their state as a label and how far past the allocation a member is
+    (``over_by``, empty when within it); with a credit price, the cost of the credits in range."""
     out = status.copy()
     out["state"] = status["state"].map(BUDGET_STATES).fillna(status["state"])
+    over = (status["used"] - status["assigned"]).where(status["available"] < 0)
+    out.insert(out.columns.get_loc("available") + 1, "over_by", over)
     return add_cost_column(out, money or pricing.current(), credits="range_credits")
+
+
+def used_pct_scale(status: pd.DataFrame) -> float:
+    """The bars' full length: 100 %, or the highest use when someone is past it, so 109 % and 81 % differ."""
+    highest = status["used_pct"].max()
+    return float(max(100.0, math.ceil(highest / 10) * 10)) if pd.notna(highest) else 100.0
+
+
+def column_config(status: pd.DataFrame) -> dict:
+    scale = used_pct_scale(status)
+    note = "" if scale == 100 else f" The bar's full length is {scale:.0f}%, the highest use here."
+    return {
+        **BUDGET_CONFIG,
+        "used_pct": st.column_config.ProgressColumn(
+            "Used %",
+            format="%.0f%%",
+            min_value=0,
+            max_value=scale,
+            help=f"Share of the allocation used so far; past 100% the member is over it.{note}",
+        ),
+        **pricing.cost_column_config(),
+    }
 
 
 def budget_metrics(status: pd.DataFrame) -> list[Metric]:
@@ -32,12 +60,13 @@ def budget_metrics(status: pd.DataFrame) -> list[Metric]:
 
 
 BUDGET_CONFIG = {
-    "username": st.column_config.TextColumn("Username", pinned=True),
+    "username": st.column_config.TextColumn("Username"),
     "full_name": st.column_config.TextColumn("Full name"),
     "user_type": st.column_config.TextColumn("User type"),
     "assigned": credits_column("Assigned", "Credits allocated to the member"),
     "used": credits_column("Used", "Allocation used so far (assigned − available)"),
-    "available": credits_column("Available", "Allocation left"),
+    "available": credits_column("Available", "Allocation left; negative when overspent (see Over by)"),
+    "over_by": credits_column("Over by", "Credits used past the allocation"),
     "used_pct": st.column_config.ProgressColumn("Used %", format="%.0f%%", min_value=0, max_value=100),
     "range_credits": credits_column("Credits in range", "Credits used in the selected range, storage excluded"),
     "state": st.column_config.TextColumn("State"),

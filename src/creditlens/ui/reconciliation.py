@@ -7,31 +7,45 @@ import streamlit as st
 
 from creditlens import reports
 from creditlens.errors import CreditLensError
-from creditlens.ui.common import Metric, fmt_credits, plain, plural
+from creditlens.ui.common import Metric, fmt_credits, fmt_int, plain, plural
 from creditlens.ui.data import PageData, load_org_totals
 
 PARAMS = ()
 
 
+def category_counts(rec: reports.Reconciliation) -> pd.DataFrame:
+    """Per category: usernames with usage in the range, members without any, and credits.
+
+    The member count never silently includes idle members: Overview's "Active members" is the same number.
+    """
+    table = rec.table
+    used = table["credits"] > 0
+    return pd.DataFrame(
+        {
+            "status": list(reports.CATEGORIES),
+            "category": [reports.CATEGORY_LABELS[c] for c in reports.CATEGORIES],
+            "with_usage": [int(((table["status"] == c) & used).sum()) for c in reports.CATEGORIES],
+            "without_usage": [int(((table["status"] == c) & ~used).sum()) for c in reports.CATEGORIES],
+            "credits": [float(table.loc[table["status"] == c, "credits"].sum()) for c in reports.CATEGORIES],
+        }
+    )
+
+
 def reconciliation_metrics(rec: reports.Reconciliation) -> list[Metric]:
-    return [
-        Metric(label, fmt_credits(credits), plural(count, "username"))
-        for label, count, credits in zip(
-            rec.summary["label"], rec.summary["usernames"], rec.summary["credits"], strict=True
-        )
-    ]
+    """One card per category: its credits, and how many usernames used them (idle members said apart)."""
+    metrics = []
+    for row in category_counts(rec).itertuples(index=False):
+        count = plural(row.with_usage, "username") + " with usage"
+        if row.status == reports.MEMBER:
+            count = f"{fmt_int(row.with_usage)} active · {fmt_int(row.without_usage)} with no usage"
+        metrics.append(Metric(row.category, fmt_credits(row.credits), count))
+    return metrics
 
 
 def category_table(rec: reports.Reconciliation) -> pd.DataFrame:
-    """Per category: label, usernames and credits."""
-    summary = rec.summary
-    return pd.DataFrame(
-        {
-            "category": summary["label"].to_numpy(),
-            "usernames": summary["usernames"].to_numpy(),
-            "credits": summary["credits"].to_numpy(),
-        }
-    )
+    """Per category: label, usernames with usage, members without, and credits."""
+    counts = category_counts(rec)
+    return counts[["category", "with_usage", "without_usage", "credits"]]
 
 
 def category_help_markdown() -> str:
