@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 
 from creditlens import hourly
@@ -42,7 +43,7 @@ def test_two_days_by_the_hour_through_arcgis_add_up_to_the_daily_numbers(admin, 
     trend = R.service_trend(result.frame, "hour", start, end, today=end)
     assert trend["period"].nunique() == 48
     assert trend["credits"].sum() == pytest.approx(daily["credits"].sum())
-    assert trend.loc[trend["period"] >= R.pd.Timestamp(end), "provisional"].all()
+    assert trend.loc[trend["period"] >= pd.Timestamp(end), "provisional"].all()
 
 
 def test_a_day_that_fails_is_named_not_dropped(admin, emulator, small_org):
@@ -62,7 +63,7 @@ def test_today_in_the_demo_is_hourly_and_matches_the_day():
     today = dt.datetime.now(dt.UTC).date()
     result = hourly.fetch_hourly(conn, today, today)
     daily = fetch_usage(conn, today, today).frame
-    assert result.frame["day"].eq(R.pd.Timestamp(today)).all()
+    assert result.frame["day"].eq(pd.Timestamp(today)).all()
     assert result.frame["hour"].nunique() > 1
     assert result.frame["credits"].sum() == pytest.approx(daily["credits"].sum())
 
@@ -99,7 +100,7 @@ def test_parsing_keeps_keys_and_hours_and_drops_zeros_and_other_days():
         {"stype": "geoenrich", "etype": "svcusg", "credits": [[str(t0 + HOUR), "1.5"]]},
     ]
     frame = hourly.parse_hourly_reply(reply(rows), WINDOW)
-    assert frame["hour"].tolist() == [R.pd.Timestamp("2026-03-02 01:00"), R.pd.Timestamp("2026-03-02 05:00")]
+    assert frame["hour"].tolist() == [pd.Timestamp("2026-03-02 01:00"), pd.Timestamp("2026-03-02 05:00")]
     assert frame["username"].tolist() == ["", "ann"] and frame["user_org_id"].tolist() == ["", "ORG"]
     assert frame["credits"].tolist() == [1.5, 0.0002] and frame["num"].tolist() == [0, 5]
 
