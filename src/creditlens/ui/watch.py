@@ -396,6 +396,7 @@ def alerts_table(evaluation: Evaluation) -> pd.DataFrame:
     for column in ("window_start", "window_end"):
         frame[column] = pd.to_datetime(frame[column])
     frame["condition"] = frame["condition"].map(CONDITION_LABELS)
+    frame["subject"] = frame["subject"].where(frame["scope"] != rules.ORG, "Whole organization")
     return frame
 
 
