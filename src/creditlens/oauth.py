@@ -387,3 +387,28 @@ class OAuthTokens:
             if token:
                 done = revoke_token(self.portal_url, self.client_id, token, self._ca_bundle) and done
         return done
+
+
+# -- the command line: out of band --------------------------------------------------------------
+def out_of_band_sign_in(
+    portal_url: str,
+    client_id: str,
+    read_code: Callable[[str], str],
+    show: Callable[[str], None],
+    ca_bundle: str | None = None,
+) -> OAuthTokens:
+    """The out-of-band flow (``redirect_uri=urn:ietf:wg:oauth:2.0:oob``), with PKCE S256.
+
+    ``show`` prints the authorize URL; the person signs in in any browser (enterprise login and MFA
+    work there) and ``read_code`` reads the code the portal then shows. Unlike ``arcgis``'s own
+    out-of-band sign-in, the certificate is checked and the code is bound to a verifier.
+    """
+    state = secrets.token_urlsafe(16)
+    verifier = new_verifier()
+    url = authorize_url(portal_url, client_id, OOB_REDIRECT, state, s256_challenge(verifier))
+    show(f"Open this address in a browser, sign in, and paste the code it shows:\n{url}")
+    code = (read_code("Code: ") or "").strip()
+    if not code:
+        raise SignInRefused("No code was entered.")
+    grant = exchange_code(portal_url, client_id, code, verifier, OOB_REDIRECT, ca_bundle)
+    return OAuthTokens(portal_url, client_id, grant, ca_bundle)

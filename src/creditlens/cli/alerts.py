@@ -28,6 +28,7 @@ from creditlens.cli.common import (
     add_source_args,
     check_source_args,
     fail,
+    needs_password,
     open_connection,
     read_password,
 )
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         section = _secrets_section()
         rules = load_rules(_rules_path(args.rules, section))
         settings = None if args.dry_run else _delivery_settings(section)
-        password = None if args.demo else read_password()
+        password = read_password() if needs_password(args) else None
         return check_rules(args, rules, settings, password)
     except CreditLensError as exc:
         return fail(redact(str(exc), password))

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from creditlens.errors import CreditLensError
+from creditlens.errors import CreditLensError, LoginFailed
 from creditlens.fake.demo_org import OrgSpec
-from creditlens.portal import PortalConnection, connect, connect_demo, normalize_portal_url
+from creditlens.oauth import out_of_band_sign_in
+from creditlens.portal import PortalConnection, connect, connect_demo, connect_with_token, normalize_portal_url
 
 EXIT_ERROR = 1
+PASSWORD_HINT = "Accounts on an enterprise login (SAML) or with multifactor authentication: use --client-id."
 EXIT_INCOMPLETE = 3
 
 
@@ -30,11 +32,19 @@ def fail(message: str) -> int:
 
 
 def add_source_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """``--demo`` or ``--portal URL --username U [--ca-bundle PEM]``."""
+    """``--demo`` or ``--portal URL (--username U | --client-id ID | --token-env NAME) [--ca-bundle PEM]``."""
     source = parser.add_mutually_exclusive_group(required=required)
     source.add_argument("--demo", action="store_true", help="use the built-in synthetic demo organization")
     source.add_argument("--portal", metavar="URL", help="your organization's URL, e.g. https://myorg.maps.arcgis.com")
     parser.add_argument("--username", help="ArcGIS Online username (with --portal)")
+    parser.add_argument(
+        "--client-id",
+        metavar="ID",
+        help="sign in with ArcGIS instead of a password (enterprise logins, MFA): open the printed URL, paste the code",
+    )
+    parser.add_argument(
+        "--token-env", metavar="NAME", help="sign in with an access token another tool put in environment variable NAME"
+    )
     parser.add_argument("--ca-bundle", metavar="PEM", help="CA bundle to trust (e.g. the emulator's certificate)")
     parser.add_argument("--demo-members", type=int, default=OrgSpec.members, help=argparse.SUPPRESS)
     parser.add_argument("--demo-seed", type=int, default=OrgSpec.seed, help=argparse.SUPPRESS)
@@ -45,8 +55,16 @@ def check_source_args(args: argparse.Namespace) -> None:
     if args.demo:
         return
     normalize_portal_url(args.portal)
-    if not args.username:
-        raise CliError("--portal needs --username.")
+    ways = [name for name in ("username", "client_id", "token_env") if getattr(args, name, None)]
+    if len(ways) != 1:
+        raise CliError("--portal needs one of --username, --client-id or --token-env.")
+    if getattr(args, "token_env", None) and not os.environ.get(args.token_env, "").strip():
+        raise CliError(f"--token-env {args.token_env}: that environment variable is empty or not set.")
+
+
+def needs_password(args: argparse.Namespace) -> bool:
+    """Whether this sign-in takes a password (not the demo, not Sign in with ArcGIS, not a token)."""
+    return not (args.demo or getattr(args, "client_id", None) or getattr(args, "token_env", None))
 
 
 def read_password(prompt: Callable[[str], str] = getpass.getpass) -> str:
@@ -65,7 +83,30 @@ def read_password(prompt: Callable[[str], str] = getpass.getpass) -> str:
 def open_connection(args: argparse.Namespace, password: str | None) -> PortalConnection:
     if args.demo:
         return connect_demo(OrgSpec(members=args.demo_members, seed=args.demo_seed))
-    return connect(args.portal, args.username, password or "", ca_bundle=args.ca_bundle)
+    if getattr(args, "token_env", None):  # the token stays in the environment: never printed or written
+        return connect_with_token(args.portal, os.environ.get(args.token_env, ""), ca_bundle=args.ca_bundle)
+    if getattr(args, "client_id", None):
+        portal_url = normalize_portal_url(args.portal)
+        tokens = out_of_band_sign_in(portal_url, args.client_id, read_code, show_on_stderr, args.ca_bundle)
+        return connect_with_token(portal_url, tokens.access_token(), ca_bundle=args.ca_bundle, tokens=tokens)
+    try:
+        return connect(args.portal, args.username, password or "", ca_bundle=args.ca_bundle)
+    except LoginFailed as exc:  # ArcGIS Online cannot tell these accounts from a wrong password
+        if "username or password is wrong" in str(exc):
+            raise LoginFailed(f"{exc} {PASSWORD_HINT}") from None
+        raise
+
+
+def read_code(prompt: str) -> str:
+    """The sign-in code: hidden on a terminal, else one line of standard input (for scripts)."""
+    if sys.stdin and sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    print(prompt, end="", file=sys.stderr, flush=True)
+    return sys.stdin.readline() if sys.stdin else ""
+
+
+def show_on_stderr(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 #: The first column of a report written with ``--allow-partial`` from an incomplete fetch.

@@ -25,6 +25,7 @@ from creditlens.cli.common import (
     check_source_args,
     fail,
     mark_incomplete,
+    needs_password,
     open_connection,
     read_password,
     write_output,
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         if args.offline:
             return run_offline(args)
         check_source_args(args)
-        password = None if args.demo else read_password()
+        password = read_password() if needs_password(args) else None
         return run_export(args, password)
     except CreditLensError as exc:
         return fail(redact(str(exc), password))

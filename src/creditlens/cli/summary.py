@@ -24,6 +24,7 @@ from creditlens.cli.common import (
     add_source_args,
     check_source_args,
     fail,
+    needs_password,
     open_connection,
     read_password,
     write_output,
@@ -129,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     password: str | None = None
     try:
         check_source_args(args)
-        password = None if args.demo else read_password()
+        password = read_password() if needs_password(args) else None
         return run_summary(args, password)
     except CreditLensError as exc:
         return fail(redact(str(exc), password))

@@ -14,6 +14,7 @@ from creditlens.cli.common import (
     add_source_args,
     check_source_args,
     fail,
+    needs_password,
     open_connection,
     read_password,
 )
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         start = parse_day(args.start, "start date") if args.start else oldest_fetchable(today)
         if start > today:
             raise CliError(f"--start {start} is in the future; today is {today} (UTC).")
-        password = None if args.demo else read_password()
+        password = read_password() if needs_password(args) else None
         return run_sync(args, password, start, today)
     except CreditLensError as exc:
         return fail(redact(str(exc), password))
