@@ -1,101 +1,81 @@
-"""The sidebar's range resolution and the shareable-link parameters (ui.period, ui.links)."""
+"""Shareable links: a pinned link reopens the same dates later; a reversed or out-of-range link is refused."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
 
 from creditlens import dates
-from creditlens.ui import charts as ui_charts
-from creditlens.ui import (
-    links,
-    period,
-    state,
-)
+from creditlens.ui import connection, links, state
+from creditlens.ui.period import CUSTOM_RANGE, RangeChoice
 
-TODAY = dt.date(2026, 3, 31)
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TODAY = dt.date(2026, 12, 1)
 
 
-def test_resolve_preset():
-    choice = period.resolve_range("Last 7 days", None, TODAY)
-    assert (choice.start, choice.end, choice.preset) == (dt.date(2026, 3, 25), TODAY, "Last 7 days")
-    assert choice.ok and choice.error is None
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch):
+    for name in (connection.ENV_URL, connection.ENV_USER, connection.ENV_PASSWORD, connection.ENV_CA):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_data.clear()
+    yield
+    st.cache_data.clear()
 
 
-def test_resolve_custom_half_picked_and_reversed():
-    last = (dt.date(2026, 3, 1), dt.date(2026, 3, 10))
-    half = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2026, 3, 5),), TODAY, last)
-    assert (half.start, half.end) == last and "end date" in half.notice
-    nothing = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2026, 3, 5),), TODAY, None)
-    assert not nothing.ok and nothing.notice
-    swapped = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2026, 3, 9), dt.date(2026, 3, 2)), TODAY)
-    assert (swapped.start, swapped.end, swapped.preset) == (dt.date(2026, 3, 2), dt.date(2026, 3, 9), None)
+def test_a_pinned_link_reopens_the_same_dates_the_next_day():
+    start, end = dates.preset_range("Last 30 days", TODAY)
+    choice = RangeChoice(start, end, "Last 30 days")
+    found = links.share_links("http://app.example/leaderboard?range=last-30-days", {"status": "public"}, choice)
+    rolling, pinned = (parse_qs(urlsplit(u).query) for u in (found.rolling, found.pinned))
+    assert rolling == {"range": ["last-30-days"], "status": ["public"]}
+    assert pinned == {"start": [str(start)], "end": [str(end)], "status": ["public"]}
+    assert urlsplit(found.pinned).path == "/leaderboard"
+    later = TODAY + dt.timedelta(days=1)
+    preset, custom, warnings = links.parse_range_query({k: v[0] for k, v in pinned.items()}, later)
+    assert (preset, custom, warnings) == (CUSTOM_RANGE, (start, end), [])
+    moved = links.parse_range_query({"range": "last-30-days"}, later)
+    assert moved[0] == "Last 30 days" and dates.preset_range(moved[0], later) != (start, end)  # the rolling one moves
 
 
-def test_resolve_custom_errors_are_messages():
-    old = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2020, 1, 1), dt.date(2020, 1, 5)), TODAY)
-    assert not old.ok and "two years" in old.error
-    future = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2026, 5, 1), dt.date(2026, 5, 5)), TODAY)
-    assert not future.ok and "future" in future.error
+def test_a_custom_range_has_one_link():
+    choice = RangeChoice(dt.date(2026, 1, 1), dt.date(2026, 1, 31), None)
+    found = links.share_links("http://app.example/", {}, choice)
+    assert found.same and found.pinned == "http://app.example/?start=2026-01-01&end=2026-01-31"
 
 
-def test_custom_range_value():
-    assert period.custom_range_value(None, None, TODAY) == dates.preset_range(dates.DEFAULT_PRESET, TODAY)
-    assert period.custom_range_value((dt.date(2026, 3, 5),), None, TODAY) is None  # still picking
-    clamped = period.custom_range_value((dt.date(2020, 1, 1), dt.date(2027, 1, 1)), None, TODAY)
-    assert clamped == (dates.oldest_day(TODAY), TODAY)
+def test_a_reversed_range_is_refused_like_the_cli_not_swapped():
+    preset, custom, warnings = links.parse_range_query({"start": "2026-03-31", "end": "2026-03-01"}, TODAY)
+    assert custom is None and preset is None
+    assert len(warnings) == 1 and "ends (2026-03-01) before it starts (2026-03-31)" in warnings[0]
 
 
-def test_range_query_round_trip():
-    preset = period.resolve_range("Last 90 days", None, TODAY)
-    assert links.range_query(preset) == {"range": "last-90-days"}
-    assert links.parse_range_query({"range": "last-90-days"}, TODAY) == ("Last 90 days", None, [])
-    custom = period.resolve_range(period.CUSTOM_RANGE, (dt.date(2026, 2, 1), dt.date(2026, 2, 28)), TODAY)
-    params = links.range_query(custom)
-    assert params == {"start": "2026-02-01", "end": "2026-02-28"}
-    assert links.parse_range_query(params, TODAY) == (
-        period.CUSTOM_RANGE,
-        (dt.date(2026, 2, 1), dt.date(2026, 2, 28)),
-        [],
-    )
+def test_a_range_outside_the_kept_days_says_which_days_are_allowed():
+    _, custom, warnings = links.parse_range_query({"start": "2020-01-01", "end": "2020-01-31"}, TODAY)
+    assert custom is None and str(dates.oldest_day(TODAY)) in warnings[0]
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"range": "last-99-days"},
-        {"start": "2026-02-01"},
-        {"start": "yesterday", "end": "2026-02-01"},
-        {"start": "2019-01-01", "end": "2019-02-01"},
-        {"start": "2026-05-01", "end": "2026-05-02"},
-    ],
-)
-def test_bad_range_params_are_ignored_with_a_warning(params):
-    preset, custom, warnings = links.parse_range_query(params, TODAY)
-    assert (preset, custom) == (None, None)
-    assert len(warnings) == 1
+def test_opening_a_pinned_link_in_the_app_shows_those_dates():
+    start, end = dt.date.today() - dt.timedelta(days=40), dt.date.today() - dt.timedelta(days=11)
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update({"start": str(start), "end": str(end)})
+    at.run()
+    assert not at.exception
+    view = at.session_state[state.VIEW]
+    assert (view.start, view.end, view.preset) == (start, end, None)
+    assert at.selectbox(key=state.PRESET).value == CUSTOM_RANGE
 
 
-def test_param_specs_parse_and_encode():
-    status = links.ParamSpec("status", "k", "list", [], ("member", "external"))
-    assert status.parse("member,nobody") == (["member"], "unknown status ignored: nobody")
-    assert status.encode(["member", "external"]) == "member,external"
-    assert status.encode([]) is None
-    minimum = links.ParamSpec("min", "m", "number", 0.0, low=0.0)
-    assert minimum.parse("12.5") == (12.5, None)
-    assert minimum.parse("-3")[0] is None and minimum.parse("abc")[0] is None
-    assert minimum.encode(0.0) is None and minimum.encode(12.5) == "12.5"
-    top = links.ParamSpec("top", "t", "int", 5, low=1, high=15)
-    assert top.parse("7") == (7, None) and top.parse("99")[0] is None
-    choice = links.ParamSpec("by", "g", "choice", "auto", ui_charts.GRANULARITIES)
-    assert choice.parse("week") == ("week", None) and choice.parse("hour")[0] is None
-    assert choice.encode("auto") is None
-
-
-def test_parse_params_and_merge():
-    specs = [ui_charts.GRANULARITY, links.ParamSpec("q", "s", "text", "")]
-    values, warnings = links.parse_params({"by": "month", "q": " ada ", "password": "x"}, specs)
-    assert values == {state.GRANULARITY: "month", "s": "ada"} and warnings == []
-    merged = links.merged_params({"range": "today", "status": "member", "token": "t"}, {"by": "week"}, ["range"])
-    assert merged == {"range": "today", "by": "week"}  # other pages' and unknown keys are dropped
+def test_a_reversed_link_in_the_app_says_so_and_keeps_the_default_range():
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update({"start": "2026-03-31", "end": "2026-03-01"})
+    at.run()
+    assert not at.exception
+    text = " ".join(w.value for w in at.warning)
+    assert "before it starts" in text
+    view = at.session_state[state.VIEW]
+    assert (view.start, view.end) == dates.preset_range(dates.DEFAULT_PRESET)

@@ -14,6 +14,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import streamlit as st
 
@@ -152,7 +153,7 @@ def parse_range_query(
             try:
                 first = dates.parse_day(start, "start date")
                 last = dates.parse_day(end, "end date")
-                first, last = sorted((first, last))
+                # One rule with the CLI: a reversed range is refused with the reason, never swapped.
                 return CUSTOM_RANGE, dates.validate_range(first, last, today), warnings
             except CreditLensError as exc:
                 warnings.append(f"the date range: {exc}")
@@ -161,6 +162,55 @@ def parse_range_query(
             return _SLUGS[slug], None, warnings
         warnings.append(f"the period '{slug}' is not one Credit Lens knows")
     return None, None, warnings
+
+
+def pinned_range_query(choice: RangeChoice) -> dict[str, str]:
+    """Query params that reopen exactly these days, even tomorrow (a preset's days written out)."""
+    if not choice.ok:
+        return {}
+    return {"start": choice.start.isoformat(), "end": choice.end.isoformat()}
+
+
+@dataclass(frozen=True)
+class ShareLinks:
+    rolling: str  # moves with the days: "the last 30 days" whenever it is opened
+    pinned: str  # always the same days
+
+    @property
+    def same(self) -> bool:
+        return self.rolling == self.pinned
+
+
+def share_links(page_url: str, params: Mapping[str, str], choice: RangeChoice) -> ShareLinks:
+    """The page's rolling link (the range as chosen) and its pinned one (the range's days written out),
+    both with the page's other parameters. Never a credential: only range and filter values."""
+    base = page_url.split("?", 1)[0].split("#", 1)[0]
+    others = {k: v for k, v in params.items() if k not in RANGE_PARAMS}
+
+    def url(range_params: Mapping[str, str]) -> str:
+        query = urlencode({**range_params, **others})
+        return f"{base}?{query}" if query else base
+
+    return ShareLinks(url(range_query(choice)), url(pinned_range_query(choice)))
+
+
+def share_section(choice: RangeChoice) -> None:
+    """The sidebar's two links: one that moves with the days, and "Copy link with these dates"."""
+    if not choice.ok:
+        return
+    page_url = str(getattr(st.context, "url", "") or "")
+    if not page_url:
+        return
+    found = share_links(page_url, st.query_params.to_dict(), choice)
+    with st.popover("Share a link", icon=":material/link:", width="stretch"):
+        if found.same:
+            st.caption("Link with these dates")
+            st.code(found.pinned, language=None, wrap_lines=True)
+            return
+        st.caption(f"Link to “{choice.preset}”: opens the latest days whenever it is opened")
+        st.code(found.rolling, language=None, wrap_lines=True)
+        st.caption(f"Copy link with these dates: always {choice.start} – {choice.end} (UTC)")
+        st.code(found.pinned, language=None, wrap_lines=True)
 
 
 # -- syncing with the URL -------------------------------------------------------------------------------

@@ -121,6 +121,7 @@ def render(setup: Setup) -> tuple[PortalConnection | None, gate.SharedState | No
         conn, shared = connection_section(setup)
         st.divider()
         period = period_section()
+        links.share_section(period)  # the rolling link and "Copy link with these dates"
         pricing.render()  # the credit price and currency, for every cost column
         if conn is not None:
             refresh_button(conn, shared is not None)
