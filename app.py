@@ -9,9 +9,9 @@ from __future__ import annotations
 import streamlit as st
 
 from creditlens.ui import connection, data, gate, links, pages, pricing, sidebar, state
-from creditlens.ui.common import plain
+from creditlens.ui.common import FAVICON, plain
 
-st.set_page_config(page_title="Credit Lens", layout="wide", page_icon=":material/toll:")
+st.set_page_config(page_title="Credit Lens", layout="wide", page_icon=FAVICON)
 connection.load_env()
 
 page = st.navigation(

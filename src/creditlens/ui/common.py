@@ -6,6 +6,7 @@ import datetime as dt
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,8 @@ from creditlens import exporting
 from creditlens.ui.downloads import Download, download_buttons  # noqa: F401 - the buttons live there now
 from creditlens.ui.state import View
 
+#: The favicon, served by Streamlit from the package: nothing is fetched from a font or icon host.
+FAVICON = str(Path(__file__).with_name("static") / "favicon.png")
 EM_DASH = "—"
 INCOMPLETE_SUFFIX = "_INCOMPLETE"
 #: Characters Markdown (or the HTML it allows) gives a meaning to.
