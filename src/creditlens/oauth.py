@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 from urllib.parse import urlencode
 
 from creditlens.errors import LoginFailed
@@ -318,6 +319,27 @@ def _grant(reply: dict, refresh_token: str | None) -> TokenGrant:
 
 
 # -- one signed-in session ----------------------------------------------------------------------
+class TokenSource(Protocol):
+    """Access tokens of a token sign-in, as :class:`creditlens.portal.ArcGISTransport` asks for them."""
+
+    def access_token(self) -> str: ...
+
+    def renew(self) -> str: ...
+
+
+def give_token(gis, token: str) -> None:
+    """Hand ``arcgis`` a new access token (``GIS(url, token=...)`` keeps it on the session's auth)."""
+    auth = getattr(gis._con._session, "auth", None)
+    if auth is None or getattr(auth, "token", None) == token:
+        return
+    auth.token = token
+    # arcgis stops sending a token to paths that once answered "invalid token"; start clean.
+    for name in ("_no_go_token", "_invalid_token_urls"):
+        no_go = getattr(auth, name, None)
+        if isinstance(no_go, set):
+            no_go.clear()
+
+
 class OAuthTokens:
     """The tokens of one Sign in with ArcGIS session: renewed before they expire, revoked on sign-out.
 

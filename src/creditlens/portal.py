@@ -31,7 +31,7 @@ from creditlens.errors import (
 )
 from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.fake.portal_api import handle_request
-from creditlens.oauth import MFA_PROMPT, MFA_SIGN_IN, refuse_prompts
+from creditlens.oauth import MFA_PROMPT, MFA_SIGN_IN, TokenSource, give_token, refuse_prompts
 from creditlens.windows import UsageWindow
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,6 @@ class Identity:
     @property
     def cache_key(self) -> str:
         return f"{self.portal_url}|{self.org_id}|{self.username}"
-
-
-class TokenSource(Protocol):
-    """Access tokens of a Sign in with ArcGIS session (:class:`creditlens.oauth.OAuthTokens`)."""
-
-    def access_token(self) -> str: ...
-
-    def renew(self) -> str: ...
 
 
 class Transport(Protocol):
@@ -212,7 +204,8 @@ class ArcGISTransport:
 
     def post(self, path: str, params: dict[str, str]) -> dict:
         seen = self._logins
-        self._use_current_token()
+        if self._tokens is not None:
+            self._use_token()
         try:
             return self._post_once(path, params)
         except PortalError as exc:
@@ -258,36 +251,19 @@ class ArcGISTransport:
                 return
             self._handshake()
 
-    def _use_current_token(self) -> None:
-        """A token sign-in: give arcgis the current access token (renewed first when it is about to expire)."""
-        if self._tokens is None:
-            return
+    def _use_token(self, renew: bool = False) -> None:
+        """A token sign-in: hand arcgis the access token, renewed when about to expire (or ``renew``)."""
         try:
-            self._set_token(self._tokens.access_token())
+            give_token(self._gis, self._tokens.renew() if renew else self._tokens.access_token())
         except CreditLensError as exc:
             raise PortalError(str(exc)) from None
-
-    def _set_token(self, token: str) -> None:
-        auth = getattr(self._gis._con._session, "auth", None)
-        if auth is None or getattr(auth, "token", None) == token:
-            return
-        auth.token = token
-        # arcgis stops sending a token to paths that once answered "invalid token"; start clean.
-        for name in ("_no_go_token", "_invalid_token_urls"):
-            no_go = getattr(auth, name, None)
-            if isinstance(no_go, set):
-                no_go.clear()
 
     def _handshake(self) -> None:
         """A new token through ``arcgis``'s own auth handler, now (the caller holds the lock)."""
         auth = getattr(self._gis._con._session, "auth", None)
         if self._tokens is not None:  # a token sign-in renews with its refresh token
-            try:
-                self._set_token(self._tokens.renew())
-            except CreditLensError as exc:
-                raise PortalError(str(exc)) from None
-            auth = None
-        if auth is not None and hasattr(auth, "_auth_token"):
+            self._use_token(renew=True)
+        elif auth is not None and hasattr(auth, "_auth_token"):
             auth._auth_token = None
             # arcgis strips the token from paths that once answered "invalid token"; start clean.
             no_go = getattr(auth, "_no_go_token", None)
@@ -358,25 +334,12 @@ def connect_with_token(
     timeout_s: int = DEFAULT_TIMEOUT_S,
     tokens: TokenSource | None = None,
 ) -> PortalConnection:
-    """Sign in with an access token (``arcgis.GIS(url, token=...)``): the same checks and identity as :func:`connect`.
-
-    ``tokens`` (a Sign in with ArcGIS session) renews the token before it expires and on 498/499.
-    """
+    """``arcgis.GIS(url, token=...)`` checked as :func:`connect`, same identity; ``tokens`` renews the token."""
     portal_url = normalize_portal_url(url)
-    token = (token or "").strip()
-    if not token:
+    if not (token or "").strip():
         raise LoginFailed("No access token was given.")
-    from arcgis.gis import GIS
-
-    kwargs = {"ca_bundles": ca_bundle} if ca_bundle else {}
-    try:
-        gis = GIS(
-            portal_url, token=token, timeout=timeout_s, adapter={"https://": bounded_adapter(ca_bundle)}, **kwargs
-        )
-    except Exception as exc:
-        raise _login_error(exc, portal_url, token) from None
-    if not (gis.properties.get("user") or {}).get("username"):
-        # arcgis re-sends a refused token's calls anonymously: no user means the token was not accepted.
+    gis = _sign_in(portal_url, None, None, ca_bundle, timeout_s, token=token.strip())
+    if not (gis.properties.get("user") or {}).get("username"):  # arcgis went on anonymously: refused
         raise LoginFailed("ArcGIS Online did not accept the access token: it is invalid or has expired.")
     return _checked_connection(gis, portal_url, "", ArcGISTransport(gis, timeout_s, tokens))
 
@@ -386,35 +349,25 @@ def _checked_connection(gis, portal_url: str, username: str, transport: ArcGISTr
     portal = dict(gis.properties)
     user = dict(portal.pop("user", None) or {})
     _check_arcgis_online(portal)
-    conn = PortalConnection(
-        Identity(portal_url, str(portal.get("id") or ""), str(user.get("username") or username)),
-        portal,
-        user,
-        transport,
-    )
+    identity = Identity(portal_url, str(portal.get("id") or ""), str(user.get("username") or username))
+    conn = PortalConnection(identity, portal, user, transport)
     check_usage_access(conn)
     return conn
 
 
-def _sign_in(portal_url: str, username: str, password: str, ca_bundle: str | None, timeout_s: int):
+def _sign_in(portal_url: str, username, password, ca_bundle: str | None, timeout_s: int, token: str | None = None):
     from arcgis.gis import GIS
 
-    kwargs = {"ca_bundles": ca_bundle} if ca_bundle else {}
+    kwargs = {key: value for key, value in (("ca_bundles", ca_bundle), ("token", token)) if value}
+    adapter = {"https://": bounded_adapter(ca_bundle)}
     try:
         # arcgis also uses ``timeout`` as the token's lifetime in minutes, so it stays a number here;
         # the adapter bounds retries and Retry-After for sign-in and every later call.
         # refuse_prompts: for an MFA account arcgis would ask for the code with input() on our terminal.
         with refuse_prompts():
-            return GIS(
-                portal_url,
-                username,
-                password,
-                timeout=timeout_s,
-                adapter={"https://": bounded_adapter(ca_bundle)},
-                **kwargs,
-            )
+            return GIS(portal_url, username, password, timeout=timeout_s, adapter=adapter, **kwargs)
     except Exception as exc:
-        raise _login_error(exc, portal_url, password) from None
+        raise _login_error(exc, portal_url, password or token) from None
 
 
 def _login_error(exc: BaseException, portal_url: str, password: str) -> Exception:
