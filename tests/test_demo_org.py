@@ -71,8 +71,12 @@ def test_usage_reply_shape_and_window_rules(small_org):
     row = reply["data"][0]
     assert {"credits", "num"} <= set(row) and all(isinstance(v, str) for _, v in row["credits"])
     assert [int(s) for s, _ in row["credits"]] == [t0, t0 + 86_400_000, t0 + 2 * 86_400_000]
-    too_long = dict(params, endTime=str(t0 + 61 * 86_400_000))
-    assert handle_request(small_org, small_org.admin_username, "portals/self/usage", too_long)["data"] == []
+    longer = dict(params, endTime=str(t0 + 61 * 86_400_000))  # what arcgis's users('90days') needs too
+    answered = handle_request(small_org, small_org.admin_username, "portals/self/usage", longer)
+    assert len(answered["data"][0]["credits"]) == 61
+    too_long = dict(params, startTime=str(t0 - 200 * 86_400_000))
+    refused = handle_request(small_org, small_org.admin_username, "portals/self/usage", too_long)
+    assert refused["error"]["message"] == "Invalid time range." and "data" not in refused
     assert "error" in handle_request(small_org, "nobody", "portals/self", {})
     viewer = f"{small_org.spec.url_key}_viewer"
     assert handle_request(small_org, viewer, "portals/self/usage", params)["error"]["code"] == 403

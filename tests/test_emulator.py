@@ -164,6 +164,7 @@ def test_oauth_pages_implicit_and_code_flows(emu, org):
         "grant_type": "authorization_code", "code": code, "client_id": "pythonapi",
         "redirect_uri": "urn:ietf:wg:oauth:2.0:oob", "f": "json"}).json()
     me = requests.get(emu.url + "/sharing/rest/community/self", verify=emu.ca_bundle,
+                      params={"f": "json"},
                       headers={"X-Esri-Authorization": f"Bearer {token['access_token']}"}).json()
     assert me["username"] == "northwind_viewer"
     refreshed = requests.post(emu.url + "/sharing/rest/oauth2/token", verify=emu.ca_bundle, data={
@@ -225,15 +226,17 @@ def test_usage_for_admin_and_analyst_but_not_viewer(emu, org):
 def test_token_sources_and_auth_errors(emu, org):
     token = emu.issue_token("northwind_admin")
     url = emu.url + "/sharing/rest/portals/self"
-    for kwargs in ({"headers": {"X-Esri-Authorization": f"Bearer {token}"}},
-                   {"headers": {"Authorization": f"Bearer {token}"}},
+    json = {"f": "json"}  # without f the portal answers HTML
+    for kwargs in ({"params": json, "headers": {"X-Esri-Authorization": f"Bearer {token}"}},
+                   {"params": json, "headers": {"Authorization": f"Bearer {token}"}},
                    {"params": {"f": "json", "token": token}}):
         reply = requests.get(url, verify=emu.ca_bundle, **kwargs)
         assert reply.json()["user"]["username"] == "northwind_admin"
     form = requests.post(url, data={"f": "json", "token": token}, verify=emu.ca_bundle)
     assert form.json()["id"] == org.org_id
     multipart = requests.post(emu.url + "/sharing/rest/portals/self/users", verify=emu.ca_bundle,
-                              files={"start": (None, "2"), "num": (None, "5"), "token": (None, token)})
+                              files={"start": (None, "2"), "num": (None, "5"), "token": (None, token),
+                                     "f": (None, "json")})
     assert multipart.json()["start"] == 2 and multipart.json()["num"] == 5
     roles = emu.url + "/sharing/rest/portals/self/roles"
     bad = requests.get(roles, params={"f": "json", "token": "nope"}, verify=emu.ca_bundle)
@@ -268,7 +271,7 @@ def test_expired_token_oauth_flow(emu, org):
     assert gis._con.post(usage_url(emu), dict(USAGE_PARAMS))["data"]
     emu.expire_tokens()
     emu.clear_requests()
-    with pytest.raises(Exception, match=r"Token Required\.\n\(Error Code: 499\)"):
+    with pytest.raises(Exception, match=r"Token Required\n\(Error Code: 499\)"):
         gis._con.post(usage_url(emu), dict(USAGE_PARAMS))
     assert [(r["auth"], r["status"]) for r in usage_calls(emu)] == [("invalid", 200), ("none", 200)]
     # portals/self answers the anonymous re-send: no user means the session is gone.

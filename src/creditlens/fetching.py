@@ -167,7 +167,10 @@ def members_frame(users: list[dict], role_names: dict | None = None) -> pd.DataF
                 "last_login": _ms_to_time(u.get("lastLogin")),
                 "disabled": bool(u.get("disabled")),
                 "assigned_credits": _allocation(u.get("assignedCredits")),
-                "available_credits": _number(u.get("availableCredits")),
+                # Without an allocation ArcGIS Online sends -1 (budgeting on) or null (off) here too.
+                "available_credits": _number(u.get("availableCredits"))
+                if not np.isnan(_allocation(u.get("assignedCredits")))
+                else float("nan"),
                 "storage_bytes": _number(u.get("storageUsage")),
             }
         )

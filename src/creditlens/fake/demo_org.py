@@ -18,8 +18,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from creditlens.fake.entry_keys import ENTRY_KEYS, entry_codes
 from creditlens.fake.groups import Group, build_groups
 from creditlens.fake.names import FIRST_NAMES, LAST_NAMES, synthetic_id
+from creditlens.fake.org_records import org_roles, portal_record
 from creditlens.fake.usage_draws import UsageDraws, UsageLedger
 from creditlens.services import STORAGE_STYPES
 from creditlens.windows import DAY_MS, EPOCH
@@ -27,6 +29,8 @@ from creditlens.windows import DAY_MS, EPOCH
 #: Privilege that lets a custom role read the usage endpoint (admins always can). Which exact
 #: privilege ArcGIS Online checks is unconfirmed; the emulator treats this one as the gate.
 USAGE_PRIVILEGE = "portal:admin:manageCredits"
+#: ``assignedCredits`` / ``availableCredits`` of a member without an allocation while budgeting is on.
+NO_ALLOCATION = -1.0
 
 USER_TYPES = ("creatorUT", "GISProfessionalStdUT", "viewerUT", "mobileWorkerUT", "contributorUT")
 _USER_TYPE_WEIGHTS = (0.40, 0.10, 0.25, 0.15, 0.10)
@@ -61,6 +65,7 @@ class DemoOrg:
     truth: dict[str, str] = field(default_factory=dict)  # username -> reconciliation category
     external_org_ids: tuple[str, ...] = ()
     groups: list[Group] = field(default_factory=list)
+    role_privileges: dict[str, list[str]] = field(default_factory=dict)  # role id -> privileges
 
     @property
     def name(self) -> str:
@@ -101,28 +106,51 @@ class DemoOrg:
     def usage_matrix(
         self, first: dt.date, last: dt.date, groupby: list[str], filters: dict[str, str] | None = None
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-        """Dense daily usage for ``first``..``last`` (inclusive), grouped by series key columns.
+        """Dense daily usage for ``first``..``last`` (inclusive), grouped by key columns.
 
-        Returns the group keys (one row per group with any entry in range), and credits and num
-        matrices of shape (groups, days). Days outside the retained history are zero.
+        Keys are series columns (username, userOrgId, stype, etype) or entry keys (``appId``,
+        ``task``: see :mod:`creditlens.fake.entry_keys`). Returns the group keys (one row per group
+        with any entry in range), and credits and num matrices of shape (groups, days).
         """
+        filters = filters or {}
         n_days = (last - first).days + 1
         lo, hi = self.day_index(first), self.day_index(last)
         led = self.ledger
         in_range = (led.entry_day >= lo) & (led.entry_day <= hi)
-        keep_series = _series_filter(led.series, filters or {})
+        keep_series = _series_filter(led.series, {k: v for k, v in filters.items() if k not in ENTRY_KEYS})
         if keep_series is not None:
             in_range &= keep_series[led.entry_series]
+        for key in (k for k in ENTRY_KEYS if filters.get(k)):
+            codes, values = self._entry_codes(key)
+            wanted = {v.strip() for v in str(filters[key]).split(",")}
+            in_range &= np.isin(codes, [i for i, v in enumerate(values) if v and v in wanted])
         series_idx = led.entry_series[in_range]
         day_idx = led.entry_day[in_range] - lo
-        group_codes, group_table = self._series_groups(tuple(groupby))
-        used_groups, row_of_group = np.unique(group_codes[series_idx], return_inverse=True)
+        per_entry = [g for g in groupby if g in ENTRY_KEYS]
+        group_codes, group_table = self._series_groups(tuple(g for g in groupby if g not in ENTRY_KEYS))
+        combined = group_codes[series_idx]
+        tables = []
+        for key in per_entry:  # mixed-radix: series group, then each entry key's value index
+            codes, values = self._entry_codes(key)
+            combined = combined * len(values) + codes[in_range]
+            tables.append((key, values))
+        used_groups, row_of_group = np.unique(combined, return_inverse=True)
         credits = np.zeros((len(used_groups), n_days))
         num = np.zeros((len(used_groups), n_days), dtype=np.int64)
         np.add.at(credits, (row_of_group, day_idx), led.entry_credits[in_range])
         np.add.at(num, (row_of_group, day_idx), led.entry_num[in_range])
-        group_keys = group_table.iloc[used_groups].reset_index(drop=True)
-        return group_keys, credits, num
+        rest, columns = used_groups, {}
+        for key, values in reversed(tables):
+            columns[key] = np.asarray(values, dtype=object)[rest % len(values)]
+            rest = rest // len(values)
+        group_keys = group_table.iloc[rest].reset_index(drop=True)
+        return (group_keys.assign(**columns) if columns else group_keys), credits, num
+
+    def _entry_codes(self, key: str) -> tuple[np.ndarray, tuple[str, ...]]:
+        cache = self.__dict__.setdefault("_entry_cache", {})
+        if key not in cache:
+            cache[key] = entry_codes(self.ledger, key)
+        return cache[key]
 
     def _series_groups(self, groupby: tuple[str, ...]) -> tuple[np.ndarray, pd.DataFrame]:
         """Group code of every series for these key columns, and the key table, memoized."""
@@ -251,11 +279,18 @@ class _OrgBuilder(UsageDraws):
                     "provider": "arcgis",
                     "access": "org",
                     "userType": "arcgisonly",
-                    "groups": [],
+                    "groups": [],  # filled per viewer by portal_api from the group model
                     "storageUsage": 0,
                     "storageQuota": 2199023255552,
-                    "assignedCredits": None,
-                    "availableCredits": None,
+                    "assignedCredits": NO_ALLOCATION,
+                    "availableCredits": NO_ALLOCATION,
+                    "tags": [],
+                    "culture": "en",
+                    "region": "WO",
+                    "units": "metric",
+                    "thumbnail": None,
+                    "mfaEnabled": False,
+                    "description": None,
                 }
             )
         self.passwords = {u: f"{u}-demo-pw" for u in usernames[:3]}
@@ -282,8 +317,7 @@ class _OrgBuilder(UsageDraws):
         for member in org.members:
             eligible = member["userLicenseTypeId"] in {"creatorUT", "GISProfessionalStdUT"}
             if not eligible or rng.random() > 0.3:
-                member["availableCredits"] = org.portal["availableCredits"]
-                continue
+                continue  # no allocation: both fields stay NO_ALLOCATION
             spent = used.get(member["username"], 0.0)
             # Most allocations leave headroom; some are tight, so the page has members near or
             # just over budget (an operation in flight can overshoot an allocation slightly).
@@ -304,38 +338,10 @@ class _OrgBuilder(UsageDraws):
         for m in members:
             self.truth[m["username"]] = "member"
         year_ago = max(self.first_day, self.last_day - dt.timedelta(days=364))
-        portal = {
-            "id": self.org_id,
-            "name": spec.name,
-            "urlKey": spec.url_key,
-            "customBaseUrl": "maps.arcgis.com",
-            "portalName": "ArcGIS Online",
-            "portalMode": "multitenant",
-            "isPortal": False,
-            "access": "private",
-            "culture": "en",
-            "region": "WO",
-            "units": "metric",
-            "creditAssignments": "enabled",
-            "defaultUserCreditAssignment": -1,
-            "availableCredits": 0.0,
-            "created": _epoch_ms(self.first_day) - 900 * DAY_MS,
-            "subscriptionInfo": {
-                "type": "In Use",
-                "expDate": _epoch_ms(self.last_day) + 200 * DAY_MS,
-                "maxUsers": spec.members + 50,
-            },
-            "supportsOAuth": True,
-        }
-        roles = [
-            {
-                "id": self.custom_role_id,
-                "name": "Credit Analyst",
-                "description": "Views members and credit usage; cannot change anything.",
-                "created": portal["created"],
-                "modified": portal["created"],
-            }
-        ]
+        created = _epoch_ms(self.first_day) - 900 * DAY_MS
+        expires = _epoch_ms(self.last_day) + 200 * DAY_MS
+        portal = portal_record(self.org_id, spec.name, spec.url_key, created, expires, members)
+        roles, role_privileges = org_roles(self.custom_role_id, self._privileges("custom"), created)
         org = DemoOrg(
             spec,
             self.org_id,
@@ -349,10 +355,11 @@ class _OrgBuilder(UsageDraws):
             self.truth,
             self.external_org_ids,
             build_groups(spec.seed, self.org_id, members, portal["created"]),
+            role_privileges,
         )
         spent_year = org.total_credits(year_ago, self.last_day)
         purchased = max(10_000.0, round(spent_year * 1.35, -3))
-        portal["availableCredits"] = round(purchased - spent_year, 3)
+        portal["availableCredits"] = portal["subscriptionInfo"]["availableCredits"] = round(purchased - spent_year, 3)
         self._storage_usage(org)
         self._budgets(org)
         return org

@@ -39,7 +39,7 @@ How ``arcgis`` 2.4.4 logs in, as verified against this emulator (see
 - **Expired token (OAuth flow)**: ``arcgis`` does *not* surface the 498. Its auth handler sees
   "Invalid token" in the reply, remembers the URL path as "no token" and re-sends the request
   without the token, so the caller gets this emulator's answer to an anonymous call:
-  ``Exception("Token Required.\\n(Error Code: 499)")``. The handler keeps its dead token until it
+  ``Exception("Token Required\\n(Error Code: 499)")``. The handler keeps its dead token until it
   believes it expired and never re-logs in by itself, and from then on every error reply on that
   path is re-sent anonymously: after a 498/499, build a new ``GIS``. With ``use_gen_token=True``
   the handler only looks for "Invalid Token" (capital T), so the 498 surfaces as
@@ -47,7 +47,9 @@ How ``arcgis`` 2.4.4 logs in, as verified against this emulator (see
 - Anonymous calls: ``portals/self`` answers the public org properties without ``user`` (as ArcGIS
   Online does for visitors), so after a token expiry ``portals/self`` *succeeds* through the
   anonymous re-send; check for ``user``. Every other ``sharing/rest`` resource answers
-  ``499 Token Required.`` without a token and ``498 Invalid token.`` with an unknown or expired one.
+  ``499 Token Required`` (``GWM_0003``) without a token (``community/self``: ``400 Not logged in.``,
+  ``COM_0019``) and ``498 Invalid token.`` with an unknown or expired one. Resources answer HTML
+  unless ``f=json`` (or ``pjson``) is sent, as the portal does; ``arcgis`` always sends it.
 - Token lifetime: ``arcgis`` renews the OAuth token when less than 5 minutes remain, so a
   ``token_ttl_s`` below 300 makes it sign in again before every call.
 - **ArcGIS Enterprise** (``portal["isPortal"] = True``, ``portalName="ArcGIS Enterprise"``,

@@ -77,3 +77,12 @@ def approval_page(code: str) -> str:
         f"<body>\n<script>\nvar oAuthInfo = {script_json({'code': code})};\n</script>\n"
         "<p>Sign in complete. You may close this window.</p></body></html>\n"
     )
+
+
+def resource_page(payload: dict) -> str:
+    """A REST resource as HTML (what the portal sends without ``f=json``): the JSON, escaped, in a <pre>."""
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>ArcGIS Portal Directory</title>'
+        f"</head>\n<body>\n<h1>ArcGIS Portal Directory</h1>\n<pre>{escape(text)}</pre>\n</body></html>\n"
+    )

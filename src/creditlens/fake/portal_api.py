@@ -47,6 +47,31 @@ Chosen where the real service is undocumented:
 - ``userList`` includes the owner in ``users`` (``memberType: "owner"``). A private group is
   found only by its members and administrators. Group search's default ``num`` is 10.
 - Item search (``search``) answers the shape with no results: the demo org has no items.
+
+Usage (``portals/self/usage``, undocumented; :mod:`creditlens.fake.usage_api`):
+
+- Confirmed: parameters and reply shape (``arcgis`` 2.4.4 ``gis/admin/_usage.py``: ``users()`` sends
+  ``groupby=username,userorgid`` at ``1h`` for ``today`` (24 hours, not on the hour) and ``1d`` for
+  7 to 90 days; ``applications()`` sends ``sType=applogin&eType=svcusg&groupby=appId&vars=num``).
+  Parameter names are matched case-insensitively (ArcGIS REST's rule; ``groupby`` values too).
+- Chosen: a ``1d`` query covers at most 183 days and a ``1h`` query at most 7 days (users report
+  ``1d`` failing near 6 months: arcgis-python-api issues 321, 1456, 1843); ``1w`` and ``1m`` any.
+  A longer window gets ``400 "Invalid time range."`` with the limit in ``details``, never a
+  silently empty ``data``.
+- Chosen: ``vars`` other than ``credits`` and ``num`` (``cost``, ``bw``, ``stg``...) and ``groupby``
+  keys other than ``username, userorgid, stype, etype, appId, task`` (``name``, ``deviceId``...)
+  get ``400 "Invalid vars."`` / ``"Invalid groupby."`` naming each: the model has no such measure.
+- Chosen: ``appId`` is served for app logins and ``task`` for spatial analysis and GeoEnrichment
+  (values in :mod:`creditlens.fake.entry_keys`); each day of a series goes wholly to one of them,
+  so splitting by them changes no total.
+- Chosen: ``startTime`` snaps down to the bucket edge; a bucket is included when it starts before
+  ``endTime``; the reply's ``endTime`` is the edge after the last bucket. ``1h`` spreads each day's
+  model usage evenly over its 24 hours. History is kept for two years; older buckets are zero.
+
+The wire (:mod:`creditlens.fake.routes`): no ``f`` (or ``f=html``) answers an HTML page of the
+resource, ``f=pjson`` indented JSON; ``OPTIONS`` is a CORS preflight and every reply carries
+``Access-Control-Allow-Origin`` (the ``Origin`` sent, or ``*``); ``HEAD`` answers ``GET``'s headers.
+``/info``, the version resource and the OAuth endpoints always answer JSON.
 """
 
 from __future__ import annotations
@@ -97,6 +122,11 @@ def handle_request(org: DemoOrg, username: str, path: str, params: Mapping[str, 
             return _user_search(org, caller, params)
         case ["portals", _, "roles"] if _is_org(org, parts[1]):
             return _paged(org.roles, params, "roles")
+        case ["portals", _, "roles", _, "privileges"] if _is_org(org, parts[1]):
+            found = org.role_privileges.get(parts[3])
+            return {"privileges": found} if found is not None else error_payload(400, "Role does not exist.")
+        case ["portals", _, "subscriptioninfo"] if _is_org(org, parts[1]):
+            return dict(org.portal.get("subscriptionInfo") or {})
         case ["portals", _, "usage"] if _is_org(org, parts[1]):
             if not org.can_view_usage(caller["username"]):
                 return error_payload(403, NO_PERMISSION)

@@ -16,6 +16,7 @@ from creditlens.fake import control, oauth_flow, portal_api, signin
 from creditlens.fake.auth import Token
 from creditlens.fake.errors import error_payload
 from creditlens.fake.faults import DELAYING, Fault
+from creditlens.fake.pages import resource_page
 from creditlens.fake.wire import Reply, rel_path
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ class Request:
 def answer(emu: PortalEmulator, request: Request) -> Reply:
     if control.is_control(request.path):
         return control.handle(emu, request.method, request.path, request.params, request.json_body, request.client_host)
+    reply = _preflight(request) if request.method == "OPTIONS" else _answer(emu, request)
+    reply.headers.update(_cors_headers(request))
+    return reply
+
+
+def _answer(emu: PortalEmulator, request: Request) -> Reply:
     started = time.time()
     info = emu.auth.token_info(request.token) if request.token else None
     fault = emu.faults.take(rel_path(request.path), request.params)
@@ -113,18 +120,58 @@ def route(emu: PortalEmulator, request: Request, info: Token | None) -> Reply:
     if low in ("/sharing/rest/oauth2/revoketoken", "/sharing/oauth2/revoketoken"):
         return signin.revoke(emu.auth, params)
     if low in ("/sharing/rest/generatetoken", "/sharing/generatetoken"):
+        if request.method in ("GET", "HEAD"):
+            return formatted(error_payload(405, "Method not supported.", [], "GWM_0005"), params)
         return signin.generate_token(emu.auth, params)
     if low.startswith("/sharing/rest/"):
-        if request.token is None and low == "/sharing/rest/portals/self":
-            return Reply.json(_anonymous_portal(emu))
-        if request.token is None:
-            return Reply.json(error_payload(499, "Token Required."))
-        if info is None:
-            return Reply.json(error_payload(498, "Invalid token."))
-        org = emu.orgs[info.org_index]
-        return Reply.json(portal_api.handle_request(org, info.username, rel_path(request.path), params))
+        return formatted(_resource(emu, request, info), params)
     # Not a portal resource. Never a WWW-Authenticate header: arcgis would switch to IWA/Basic.
     return Reply.json(error_payload(404, "Not Found", [f"'{request.path}' does not exist."]), status=404)
+
+
+def _resource(emu: PortalEmulator, request: Request, info: Token | None) -> dict:
+    """A portal resource: anonymous ``portals/self``, a token error, or ``portal_api``'s answer."""
+    path = rel_path(request.path)
+    if request.token is None and path.lower() == "portals/self":
+        return _anonymous_portal(emu)
+    if request.token is None and path.lower() == "community/self":
+        return error_payload(400, "Not logged in.", [], "COM_0019")
+    if request.token is None:
+        return error_payload(499, "Token Required", [], "GWM_0003")
+    if info is None:
+        return error_payload(498, "Invalid token.")
+    return portal_api.handle_request(emu.orgs[info.org_index], info.username, path, request.params)
+
+
+def formatted(payload: dict, params: dict[str, str]) -> Reply:
+    """``f=json`` compact, ``f=pjson`` indented, no ``f`` (or ``f=html``) an HTML page, as the portal does."""
+    fmt = str(params.get("f") or "html").lower()
+    if fmt == "html":
+        return Reply.html(resource_page(payload))
+    return Reply.json(payload, pretty=fmt == "pjson")
+
+
+def _preflight(request: Request) -> Reply:
+    """A CORS preflight: the methods and headers a browser client may use."""
+    asked = _header(request, "Access-Control-Request-Headers")
+    headers = {
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": asked or "Authorization, Content-Type, X-Esri-Authorization",
+        "Access-Control-Max-Age": "86400",
+    }
+    return Reply(200, b"", "text/plain; charset=utf-8", headers)
+
+
+def _cors_headers(request: Request) -> dict[str, str]:
+    """Every reply may be read by a browser app on any origin (credentials only for a named origin)."""
+    origin = _header(request, "Origin")
+    if not origin:
+        return {"Access-Control-Allow-Origin": "*"}
+    return {"Access-Control-Allow-Origin": origin, "Access-Control-Allow-Credentials": "true", "Vary": "Origin"}
+
+
+def _header(request: Request, name: str) -> str:
+    return next((v for k, v in request.headers.items() if k.lower() == name.lower()), "")
 
 
 def _anonymous_portal(emu: PortalEmulator) -> dict:

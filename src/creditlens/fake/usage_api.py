@@ -19,10 +19,18 @@ from creditlens.fake.demo_org import DemoOrg
 from creditlens.fake.errors import error_payload
 from creditlens.windows import DAY_MS, EPOCH
 
-MAX_BUCKETS = {"1h": 24, "1d": 60}
-USAGE_GROUP_KEYS = {"username": "username", "userorgid": "userOrgId", "stype": "stype", "etype": "etype"}
-#: Filter parameters (lower case: parameter names are case-insensitive) -> ledger columns.
-USAGE_FILTERS = {"username": "username", "userorgid": "userOrgId", "stype": "stype", "etype": "etype"}
+#: The longest window (end - start) each period answers; longer ones get an error. 1w and 1m: any.
+MAX_SPAN_DAYS = {"1h": 7, "1d": 183}
+#: ``groupby`` values and filter parameters (lower case: names are case-insensitive) -> model keys.
+USAGE_KEYS = {
+    "username": "username",
+    "userorgid": "userOrgId",
+    "stype": "stype",
+    "etype": "etype",
+    "appid": "appId",
+    "task": "task",
+}
+USAGE_VARS = ("credits", "num")
 
 
 # -- usage reply ----------------------------------------------------------------------------------
@@ -87,18 +95,27 @@ def usage_reply(org: DemoOrg, params: Mapping[str, str]) -> dict:
         return error_payload(400, f"Invalid period '{period}'.", ["period must be one of 1h, 1d, 1w, 1m."])
     if end_ms <= start_ms:
         return error_payload(400, "endTime must be after startTime.")
-    variables = [v for v in str(params.get("vars") or "credits").split(",") if v in ("credits", "num")]
-    groupby = [
-        USAGE_GROUP_KEYS[g] for g in str(params.get("groupby") or "").lower().split(",") if g in USAGE_GROUP_KEYS
-    ]
+    span_days = (end_ms - start_ms) / DAY_MS
+    if span_days > MAX_SPAN_DAYS.get(period, math.inf):
+        limit = MAX_SPAN_DAYS[period]
+        detail = f"A {period} query covers at most {limit} days; this one covers {span_days:.1f}."
+        return error_payload(400, "Invalid time range.", [detail])
+    variables = [v.strip() for v in str(params.get("vars") or "credits").split(",") if v.strip()]
+    if unknown := [v for v in variables if v not in USAGE_VARS]:
+        return error_payload(400, "Invalid vars.", [f"Unsupported var '{v}'; use credits or num." for v in unknown])
+    names = [g.strip() for g in str(params.get("groupby") or "").lower().split(",") if g.strip()]
+    if unknown := [g for g in names if g not in USAGE_KEYS]:
+        supported = ", ".join(USAGE_KEYS)
+        return error_payload(400, "Invalid groupby.", [f"Unsupported groupby '{g}'; use {supported}." for g in unknown])
+    groupby = list(dict.fromkeys(USAGE_KEYS[g] for g in names))
     edges = _bucket_edges(period, start_ms, end_ms)
     step_end = _edge_after(period, edges[-1]) if edges else start_ms
     reply = {"startTime": edges[0] if edges else start_ms, "endTime": step_end, "period": period, "data": []}
-    if not edges or len(edges) > MAX_BUCKETS.get(period, math.inf):
+    if not edges:
         return reply
     first_day = EPOCH + dt.timedelta(days=edges[0] // DAY_MS)
     last_day = EPOCH + dt.timedelta(days=(step_end - 1) // DAY_MS)
-    filters = {col: params[name] for name, col in USAGE_FILTERS.items() if params.get(name)}
+    filters = {key: params[name] for name, key in USAGE_KEYS.items() if params.get(name)}
     keys, credits, num = org.usage_matrix(first_day, last_day, groupby, filters)
     credits, num = _apply_retention(org, first_day, credits, num)
     bucket_credits, bucket_num = _to_buckets(period, edges, first_day, credits, num)
