@@ -25,15 +25,7 @@ if centers is None:
 
 with data.friendly_errors("Could not load the organization's total"):
     org_totals = data.load_org_totals(view.conn, view.start, view.end)
-charge = cb.build_chargeback(
-    page_data.frame,
-    page_data.members,
-    view.org_id,
-    centers,
-    money,
-    float(org_totals["credits"].sum()),
-    page_data.complete,
-)
+charge = chargeback.load_chargeback(view, page_data, centers, money, float(org_totals["credits"].sum()))
 incomplete = "" if page_data.complete else " (incomplete)"
 metrics = [
     common.Metric(f"Credits in range{incomplete}", common.fmt_credits(charge.total_credits)),
@@ -68,15 +60,16 @@ with row:
         common.downloads(table, view.conn.org_name, view.start, view.end, "chargeback", page_data.warning),
         key="cb_download",
     )
-    st.download_button(
-        "Management summary (PDF)",
-        data=chargeback.summary_maker(view, page_data, previous, previous_note, org_totals, centers, money),
-        file_name=chargeback.summary_file_name(view),
-        mime="application/pdf",
+    common.download_buttons(  # a real org's PDF travels in the session, never under a /media/ URL
+        [
+            common.Download(
+                "Management summary (PDF)",
+                chargeback.summary_file_name(view),
+                "application/pdf",
+                chargeback.summary_maker(view, page_data, previous, previous_note, org_totals, centers, money),
+            )
+        ],
         key="cb_summary",
-        on_click="ignore",
-        icon=":material/picture_as_pdf:",
-        type="primary",
     )
 st.dataframe(
     table,

@@ -263,6 +263,8 @@ def measure(sessions: int, timeout_s: float, settle_s: float, profile: Path | No
         # A deployment is warm when visitors arrive: one session first pays for imports and the
         # demo org's first build, then the burst is measured.
         cold_first = asyncio.run(run_sessions(f"{server.url}/leaderboard", 1, timeout_s))[0]
+        if profile is not None:
+            server.process.send_signal(signal.SIGUSR1)
         before = server.rss_mb()
         load_before = os.getloadavg()[0]
         started, server_cpu, browser_cpu = time.perf_counter(), server.cpu_s(), _children_cpu_s()
@@ -334,6 +336,10 @@ def section(result: LoadResult) -> str:
         f"| server CPU during the burst (s; {os.cpu_count()} cores × wall = "
         f"{(os.cpu_count() or 1) * result.wall_s:.0f}) | {result.server_cpu_s:.1f} | |",
         f"| browser CPU during the burst (s) | {result.client_cpu_s:.1f} | |",
+        f"| CPU per session: server / browser (s) | {result.server_cpu_s / result.sessions:.2f} / "
+        f"{result.client_cpu_s / result.sessions:.2f} | |",
+        f"| least wall time this CPU allows: all of it on {os.cpu_count()} cores / the server's on one (s) | "
+        f"{(result.server_cpu_s + result.client_cpu_s) / (os.cpu_count() or 1):.1f} / {result.server_cpu_s:.1f} | |",
         "",
         f"Every session's time (s): {times}.",
         END,
@@ -400,6 +406,12 @@ def serve_profiled(out: Path, streamlit_args: list[str], interval_s: float = 0.0
         lines += [f"{100 * n / total:5.1f}%  {fn}" for fn, n in innermost.most_common(25)]
         out.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
+    def restart(*_: object) -> None:  # the driver's SIGUSR1 after the warm-up: profile the burst alone
+        inclusive.clear()
+        innermost.clear()
+        samples[0] = 0
+
+    signal.signal(signal.SIGUSR1, restart)
     threading.Thread(target=sample, name="load-profiler", daemon=True).start()
     from streamlit.web.cli import main as streamlit_main
 
