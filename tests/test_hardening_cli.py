@@ -155,3 +155,13 @@ def test_every_registered_command_has_a_parser_and_a_runner():
     modules = [command_module(entry) for entry in COMMANDS]
     assert all(callable(m.add_parser) and callable(m.run) for m in modules)
     assert len({m.__name__ for m in modules}) == len(modules)
+
+
+# -- item 9 through the CLI ----------------------------------------------------------------------------
+def test_a_portal_url_with_a_password_is_not_repeated_on_stderr(capsys, monkeypatch):
+    monkeypatch.setenv("CREDITLENS_PASSWORD", "pw")
+    for url in ("http://admin:Tr0ub4dor-9@myorg.maps.arcgis.com", "https://admin:Tr0ub4dor-9@127.0.0.1:1"):
+        args = ["export", "--portal", url, "--username", "u", "--start", DEMO[5], "--end", DEMO[7]]
+        code, _, err = run(capsys, *args, "--report", "usage")
+        assert code != 0 and one_line(err)
+        assert "Tr0ub4dor-9" not in err and "admin:" not in err
