@@ -120,7 +120,9 @@ def test_the_button_starts_a_pkce_sign_in_at_the_org(emu, configured):
 def test_return_signs_in_removes_code_and_state_and_leaks_no_secret(emu, org, configured, caplog):
     caplog.set_level(logging.DEBUG)
     location = mfa_return(emu, org)
-    code = parse_qs(urlsplit(location).query)["code"][0]
+    query = parse_qs(urlsplit(location).query)
+    code = query["code"][0]
+    verifier = oauth_ui.pending_sign_ins()._pending[query["state"][0]].verifier  # server memory only
     at = back_with(location)
     assert not at.exception
     conn = at.session_state[state.CONN]
@@ -130,7 +132,7 @@ def test_return_signs_in_removes_code_and_state_and_leaks_no_secret(emu, org, co
     assert [b.label for b in at.sidebar.button if b.label == "Sign out"] == ["Sign out"]
     assert any("Signed in as" in c and MFA_ADMIN in c for c in captions(at))
     tokens = at.session_state[oauth_ui.TOKENS]
-    secrets = [code, *emu.issued_secrets()]
+    secrets = [code, verifier, *emu.issued_secrets()]
     assert tokens.access_token() in secrets
     shown = page_text(at) + caplog.text + str(dict(at.query_params))
     for secret in secrets:
