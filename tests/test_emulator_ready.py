@@ -15,6 +15,7 @@ import requests
 
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fake.emulator import PortalEmulator
+from creditlens.fake.oauth_flow import add_oauth_admins, mfa_code
 
 pytestmark = pytest.mark.integration
 
@@ -74,3 +75,17 @@ def test_the_in_process_emulator_writes_what_ready_info_says(tmp_path):
         reply = generate_token(info, "ready_analyst", org.passwords["ready_analyst"])
         assert emu.issued_tokens() == [reply["token"]]
     assert not ready.exists()
+
+
+def test_sign_in_with_arcgis_admins_are_listed_apart(tmp_path):
+    plain = build_demo_org(OrgSpec(members=10, days=20, seed=9, url_key="plain"))
+    both = add_oauth_admins(build_demo_org(OrgSpec(members=10, days=20, seed=10, url_key="both")))
+    with PortalEmulator([plain, both], ready_file=tmp_path / "ready.json") as emu:
+        info = json.loads((tmp_path / "ready.json").read_text())
+        assert info == emu.ready_info()
+    first, second = info["orgs"]
+    assert first["oauth_accounts"] == []
+    kinds = {a["username"]: a for a in second["oauth_accounts"]}
+    assert set(kinds) == {"both_sso_admin", "both_mfa_admin"}
+    assert "password" not in kinds["both_sso_admin"] and kinds["both_mfa_admin"]["mfa_code"] == mfa_code(both)
+    assert {a["username"] for a in second["accounts"]} == set(both.passwords)  # password accounts only

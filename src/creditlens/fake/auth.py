@@ -77,9 +77,10 @@ def s256(verifier: str) -> str:
 class AuthModel:
     """Accounts of the emulator's orgs and everything issued to them."""
 
-    def __init__(self, orgs: list[DemoOrg], token_ttl_s: int = 7200) -> None:
+    def __init__(self, orgs: list[DemoOrg], token_ttl_s: int = 7200, code_ttl_s: float = CODE_TTL_S) -> None:
         self.orgs = orgs
         self.token_ttl_s = int(token_ttl_s)
+        self.code_ttl_s = float(code_ttl_s)
         self._lock = threading.Lock()
         self._tokens: dict[str, Token] = {}
         self._pending: dict[str, Authorization] = {}
@@ -206,7 +207,7 @@ class AuthModel:
         """Exchange a code: ``(access token, refresh token, lifetime s, username)``. A code works once."""
         with self._lock:
             found = self._codes.pop(code or "", None)
-        if found is None or time.time() - found.issued > CODE_TTL_S:
+        if found is None or time.time() - found.issued > self.code_ttl_s:
             raise OAuthError(400, "invalid_request", "Invalid authorization code")
         if (redirect_uri or "") != found.authorization.redirect_uri:
             raise OAuthError(400, "invalid_request", "Invalid redirect_uri")

@@ -83,7 +83,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from creditlens.fake.auth import AuthModel
+from creditlens.fake import oauth_flow
+from creditlens.fake.auth import CODE_TTL_S, AuthModel
 from creditlens.fake.certificate import CERT_NAME, make_certificate
 from creditlens.fake.demo_org import DemoOrg
 from creditlens.fake.faults import FAULT_KINDS, Fault, FaultInjector
@@ -113,6 +114,7 @@ class PortalEmulator:
         verbose: bool = False,
         max_records: int = 10_000,
         ready_file: str | Path | None = None,
+        code_ttl_s: float = CODE_TTL_S,
     ) -> None:
         if not orgs:
             raise ValueError("the emulator needs at least one org")
@@ -123,7 +125,7 @@ class PortalEmulator:
         self.host = host
         self.port = port
         self.verbose = verbose
-        self.auth = AuthModel(self.orgs, token_ttl_s)
+        self.auth = AuthModel(self.orgs, token_ttl_s, code_ttl_s)
         self.faults = FaultInjector()
         self.log = RequestLog(max_records)
         self.ready_file = Path(ready_file) if ready_file is not None else None
@@ -203,7 +205,9 @@ class PortalEmulator:
 
     # -- ready file -------------------------------------------------------------------------------
     def ready_info(self) -> dict:
-        """What the ready file holds: ``url``, ``ca_bundle`` and ``orgs`` (each with ``accounts``)."""
+        """What the ready file holds: ``url``, ``ca_bundle`` and ``orgs``, each with its password sign-in
+        ``accounts`` and its ``oauth_accounts``: the Sign-in-with-ArcGIS-only admins (``kind``
+        enterprise or mfa; the MFA admin with its password and code), empty unless the org has them."""
         orgs = []
         for org in self.orgs:
             accounts = [
@@ -219,6 +223,7 @@ class PortalEmulator:
                     "firstDay": org.first_day.isoformat(),
                     "lastDay": org.last_day.isoformat(),
                     "accounts": accounts,
+                    "oauth_accounts": oauth_flow.demo_accounts(org),
                 }
             )
         return {"url": self.url, "ca_bundle": self.ca_bundle, "orgs": orgs}
