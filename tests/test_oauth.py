@@ -261,3 +261,8 @@ def test_connect_with_token_refuses_a_bad_token(emu):
         connect_with_token(emu.url, "not-a-token", emu.ca_bundle)
     with pytest.raises(LoginFailed, match="No access token"):
         connect_with_token(emu.url, "  ", emu.ca_bundle)
+
+
+def test_an_untrusted_certificate_is_one_sentence(emu):
+    with pytest.raises(oauth.SignInRefused, match="certificate is not trusted"):
+        oauth.exchange_code(emu.url, CLIENT, "some-code", oauth.new_verifier(), REDIRECT, ca_bundle=None)

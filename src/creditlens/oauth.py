@@ -261,13 +261,19 @@ def _token_request(portal_url: str, data: dict[str, str], ca_bundle: str | None,
 
 
 def _post(url: str, data: dict[str, str], ca_bundle: str | None) -> dict:
-    """POST a form and read JSON; every failure is one sentence without the server's text."""
+    """POST a form and read JSON; every failure is one sentence without the server's text.
+
+    Through the same adapter as every ``arcgis`` call (system trust store plus ``ca_bundle``, bounded
+    retries), so the token endpoint is trusted exactly as the portal is.
+    """
     import requests
 
+    from creditlens.portal import bounded_adapter  # here: portal imports this module
+
     try:
-        response = requests.post(
-            url, data={**data, "f": "json"}, timeout=HTTP_TIMEOUT_S, verify=ca_bundle or True, allow_redirects=False
-        )
+        with requests.Session() as session:
+            session.mount("https://", bounded_adapter(ca_bundle))
+            response = session.post(url, data={**data, "f": "json"}, timeout=HTTP_TIMEOUT_S, allow_redirects=False)
         reply = response.json()
     except requests.exceptions.SSLError:
         raise SignInRefused(
