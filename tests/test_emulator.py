@@ -415,18 +415,20 @@ def test_main_subprocess_prints_url_and_serves(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "creditlens.fake.emulator", "--members", "20", "--days", "30", "--port", "0",
-         "--cert-dir", str(tmp_path)],
+         "--cert-dir", str(tmp_path), "--ready-file", str(tmp_path / "ready.json")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )
     try:
         first = proc.stdout.readline().strip()
-        assert first.startswith("Credit Lens portal emulator listening on https://127.0.0.1:")
-        url = first.rsplit(" ", 1)[1]
-        assert int(url.rsplit(":", 1)[1]) > 0
+        ready = json.loads((tmp_path / "ready.json").read_text())  # written before the banner
+        url = ready["url"]
+        assert first == f"Credit Lens portal emulator listening on {url}"
+        assert url.startswith("https://127.0.0.1:") and int(url.rsplit(":", 1)[1]) > 0
         block = [proc.stdout.readline() for _ in range(8)]
         text = "".join(block)
         assert "northwind_admin" in text and "northwind_admin-demo-pw" in text
-        bundle = str(tmp_path / "creditlens-emulator-cert.pem")
+        bundle = ready["ca_bundle"]
+        assert bundle == str(tmp_path / "creditlens-emulator-cert.pem")
         assert f"CREDITLENS_CA_BUNDLE={bundle}" in text
         info = requests.get(url + "/sharing/rest/info", params={"f": "json"}, verify=bundle).json()
         assert info["authInfo"]["isTokenBasedSecurity"] is True
