@@ -38,7 +38,7 @@ metrics = [
     common.Metric("Cost centers", common.fmt_int(len(centers.names))),
     common.Metric(
         "Members with no cost center",
-        common.fmt_int(int(charge.table.loc[charge.table["line"] == cb.NO_COST_CENTER, "members"].sum())),
+        common.fmt_int(int(charge.table.loc[charge.table["line_kind"] == cb.NO_COST_CENTER, "member_count"].sum())),
     ),
 ]
 common.show_metrics(metrics, arrows=False)
@@ -57,7 +57,16 @@ previous, previous_note = data.load_previous_usage(view)
 row = st.container(horizontal=True)
 with row:
     common.download_buttons(
-        common.downloads(table, view.conn.org_name, view.start, view.end, "chargeback", page_data.warning),
+        common.downloads(
+            table,
+            view.conn.org_name,
+            view.start,
+            view.end,
+            "chargeback",
+            page_data.warning,
+            filters=(("Cost centers", centers.describe()), ("Credit price", money.describe())),
+            check=charge.check.describe,
+        ),
         key="cb_download",
     )
     common.download_buttons(  # a real org's PDF travels in the session, never under a /media/ URL
@@ -93,7 +102,15 @@ line = st.selectbox("Line", names, key=drill_key)
 members = cb.line_members(charge, page_data.members, line)
 st.caption(common.plural(len(members), "username"))
 common.download_buttons(
-    common.downloads(members, view.conn.org_name, view.start, view.end, "chargeback-line", page_data.warning),
+    common.downloads(
+        members,
+        view.conn.org_name,
+        view.start,
+        view.end,
+        "chargeback_line",
+        page_data.warning,
+        filters=(("Cost centers", centers.describe()), ("Line", line)),
+    ),
     key="cb_line_download",
 )
 st.dataframe(

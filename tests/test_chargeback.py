@@ -78,10 +78,10 @@ def test_file_based_chargeback_sums_to_the_org_total(fetched):
     for center in ("Planning", "Public Works", "Utilities"):
         keys = [k for k, c in expected.items() if c == center]
         assert by_line.loc[center, "credits"] == pytest.approx(per_member.reindex(keys).fillna(0).sum(), rel=1e-9)
-        assert by_line.loc[center, "members"] == len(keys)
+        assert by_line.loc[center, "member_count"] == len(keys)
         assert by_line.loc[center, "active_members"] == int((per_member.reindex(keys).fillna(0) > 0).sum())
     unmapped = [k for k in members["username"].str.lower() if k not in expected]
-    assert by_line.loc[C.LINE_LABELS[C.NO_COST_CENTER], "members"] == len(unmapped)
+    assert by_line.loc[C.LINE_LABELS[C.NO_COST_CENTER], "member_count"] == len(unmapped)
     summary = reports.reconcile_members(usage, members, conn.identity.org_id).summary.set_index("status")["credits"]
     non_members = summary[[reports.FORMER, reports.EXTERNAL, reports.PUBLIC]].sum()
     assert by_line.loc[C.LINE_LABELS[C.OVERHEAD], "credits"] == pytest.approx(non_members, rel=1e-9)
@@ -100,10 +100,10 @@ def test_member_field_chargeback_matches_the_leaderboard_by_role(fetched):
     assert_sums_to(cb.table, org_total)
     board = reports.leaderboard(usage, members, conn.identity.org_id)
     by_role = board[board["status"] == reports.MEMBER].groupby("role")["credits"].sum()
-    lines = cb.table[cb.table["line"] == C.COST_CENTER].set_index("cost_center")["credits"]
+    lines = cb.table[cb.table["line_kind"] == C.COST_CENTER].set_index("cost_center")["credits"]
     pd.testing.assert_series_equal(lines.sort_index(), by_role.sort_index(), check_names=False, rtol=1e-9)
     assert list(lines) == sorted(lines, reverse=True)  # cost centers largest first, fixed lines after
-    assert list(cb.table["line"])[-3:] == [C.NO_COST_CENTER, C.OVERHEAD, C.UNATTRIBUTED]
+    assert list(cb.table["line_kind"])[-3:] == [C.NO_COST_CENTER, C.OVERHEAD, C.UNATTRIBUTED]
 
 
 def test_user_type_source_and_drill_down_add_up(fetched):
@@ -115,8 +115,8 @@ def test_user_type_source_and_drill_down_add_up(fetched):
     for _, line in cb.table.iterrows():
         drill = C.line_members(cb, members, line["cost_center"])
         assert drill["charged_credits"].sum() == pytest.approx(line["credits"], rel=1e-9, abs=1e-9)
-        if line["line"] == C.COST_CENTER:
-            assert len(drill) == line["members"]  # idle members are listed too
+        if line["line_kind"] == C.COST_CENTER:
+            assert len(drill) == line["member_count"]  # idle members are listed too
             assert set(drill["user_type"]) == {line["cost_center"]}
 
 
@@ -247,14 +247,14 @@ def test_group_based_chargeback_splits_evenly_and_sums_to_the_org_total(fetched,
     for title, names in departments.items():
         expected = sum(per_member.get(n, 0.0) / len(membership[n]) for n in names)
         assert lines.loc[title, "credits"] == pytest.approx(expected, rel=1e-9)
-        assert lines.loc[title, "members"] == len(set(names))
+        assert lines.loc[title, "member_count"] == len(set(names))
     outside = [n for n in members["username"].str.lower() if n not in membership]
-    assert lines.loc[C.LINE_LABELS[C.NO_COST_CENTER], "members"] == len(outside) > 0
+    assert lines.loc[C.LINE_LABELS[C.NO_COST_CENTER], "member_count"] == len(outside) > 0
     someone = sorted(split, key=lambda n: -per_member.get(n, 0.0))[0]
     for title in membership[someone]:
         drill = C.line_members(cb, members, title).set_index("username")
         row = drill.loc[drill.index.str.lower() == someone].iloc[0]
-        assert row["weight"] == 0.5
+        assert row["share_charged"] == 0.5
         assert row["charged_credits"] == pytest.approx(per_member[someone] / 2, rel=1e-9)
     paths = [r["path"] for r in emulator.requests]
     assert any(p.endswith("community/groups") for p in paths)

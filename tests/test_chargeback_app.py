@@ -100,9 +100,9 @@ def test_group_source_splits_and_the_drill_down_lists_a_line():
     assert_clean(at)
     members = at.dataframe[-1].value
     planning = table.set_index("cost_center").loc["Planning"]
-    assert len(members) == planning["members"]
+    assert len(members) == planning["member_count"]
     assert members["charged_credits"].sum() == pytest.approx(planning["credits"], rel=1e-9, abs=1e-9)
-    assert set(members["weight"]) <= {1.0, 0.5}
+    assert set(members["share_charged"]) <= {1.0, 0.5}
 
 
 @pytest.mark.parametrize(

@@ -53,8 +53,9 @@ LINE_HELP = {
     UNATTRIBUTED: "Credits charged to the organization under no username.",
 }
 NON_MEMBER_STATUSES = (reports.FORMER, reports.EXTERNAL, reports.PUBLIC)
-TABLE_COLUMNS = ("cost_center", "line", "credits", "share_pct", "members", "active_members", "top_services")
-DRILL_COLUMNS = ("username", "full_name", "status", "role", "user_type", "weight", "credits", "charged_credits")
+#: The table's columns (named so their human headers read well: "Line kind", "Member count").
+TABLE_COLUMNS = ("cost_center", "line_kind", "credits", "share_pct", "member_count", "active_members", "top_services")
+DRILL_COLUMNS = ("username", "full_name", "status", "role", "user_type", "share_charged", "credits", "charged_credits")
 TOP_SERVICES = 3
 MAX_MAPPING_BYTES = 20 * 2**20
 MAX_MAPPING_ROWS = 500_000
@@ -446,7 +447,7 @@ def build_chargeback(
             table[~cc_rows],
         ],
         ignore_index=True,
-    )[list(TABLE_COLUMNS)]
+    ).rename(columns={"line": "line_kind", "members": "member_count"})[list(TABLE_COLUMNS)]
     if pricing.priced:
         ordered.insert(
             ordered.columns.get_loc("credits") + 1, pricing.cost_column, allocated_costs(ordered["credits"], pricing)
@@ -541,7 +542,7 @@ def line_members(chargeback: Chargeback, members: pd.DataFrame, cost_center: str
     frame["username"] = frame["username"].where(frame["username"] != "", reports.UNATTRIBUTED_LABEL)
     frame["status"] = frame["status"].map(reports.CATEGORY_LABELS).fillna(frame["status"])
     frame = frame.sort_values(["charged_credits", "username"], ascending=[False, True], ignore_index=True)
-    frame = frame[list(DRILL_COLUMNS)]
+    frame = frame.rename(columns={"weight": "share_charged"})[list(DRILL_COLUMNS)]
     if chargeback.pricing.priced:
         cost = costs(frame["charged_credits"], chargeback.pricing)
         frame.insert(len(frame.columns), chargeback.pricing.cost_column, cost)

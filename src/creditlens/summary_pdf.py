@@ -439,7 +439,7 @@ class _SummaryPDF(FPDF):
                     "credits": charge.total_credits,
                     s.pricing.cost_column: charge.total_cost,
                     "share_pct": 100.0 if charge.total_credits else 0.0,
-                    "members": len(charge.members_by_line["key"].unique()),
+                    "member_count": len(charge.members_by_line["key"].unique()),
                     "active_members": None,
                 }
             ]
@@ -452,7 +452,7 @@ class _SummaryPDF(FPDF):
                 ("credits", "Credits", "credits", 26.0),
                 *money,
                 ("share_pct", "Share", "pct", 16.0),
-                ("members", "Members", "int", 18.0),
+                ("member_count", "Members", "int", 18.0),
                 ("active_members", "Active", "int", 16.0),
             ],
         )

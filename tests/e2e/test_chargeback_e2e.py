@@ -49,20 +49,22 @@ def test_price_groups_and_the_csv_match_the_table(demo_server, browser):
         assert file_name == f"creditlens_northwind-regional-gis_{start}_{end}_chargeback.csv"
         lines = list(csv.DictReader(io.StringIO(payload.decode("utf-8-sig"))))
         rows = read_grid(page, rows=len(lines), index=0)
-        assert [r["cost_center"] for r in lines] == [r["Cost center"] for r in rows]
-        assert "Planning" in [r["cost_center"] for r in lines]  # the demo org's department groups
-        assert [r["line"] for r in lines] == [r["Kind"] for r in rows]
+        # the download is the table shown: the same headers in the same order, the same rows
+        assert list(lines[0]) == list(rows[0])
+        assert [r["Cost center"] for r in lines] == [r["Cost center"] for r in rows]
+        assert "Planning" in [r["Cost center"] for r in lines]  # the demo org's department groups
+        assert [r["Line kind"] for r in lines] == [r["Line kind"] for r in rows]
         # the grid's accessible table holds the values; the CSV rounds credits to 4 decimals, costs to 2
-        assert [float(r["credits"]) for r in lines] == [round(number(r["Credits"]), 4) for r in rows]
-        assert [float(r["cost_eur"]) for r in lines] == [round(number(r["Cost (EUR)"]), 2) for r in rows]
-        assert [int(r["members"]) for r in lines] == [int(number(r["Members"])) for r in rows]
+        assert [float(r["Credits"]) for r in lines] == [round(number(r["Credits"]), 4) for r in rows]
+        assert [float(r["Cost (EUR)"]) for r in lines] == [round(number(r["Cost (EUR)"]), 2) for r in rows]
+        assert [int(r["Member count"]) for r in lines] == [int(number(r["Member count"])) for r in rows]
         for line in lines:  # the price really is in the download: each cost is its credits × 0.125
-            assert abs(float(line["cost_eur"]) - float(line["credits"]) * 0.125) <= 0.01 + 1e-9
-        total = sum(float(r["credits"]) for r in lines)
+            assert abs(float(line["Cost (EUR)"]) - float(line["Credits"]) * 0.125) <= 0.01 + 1e-9
+        total = sum(float(r["Credits"]) for r in lines)
         check = main.get_by_text("Lines add up to").inner_text()
         assert f"Lines add up to {total:,.2f} credits = org total" in check and "✓" in check
         cost_metric = main.get_by_test_id("stMetric").filter(has_text="Cost in range").inner_text()
-        assert f"EUR {sum(float(r['cost_eur']) for r in lines):,.2f}" in cost_metric
+        assert f"EUR {sum(float(r['Cost (EUR)']) for r in lines):,.2f}" in cost_metric
 
         name, pdf = download(page, "Management summary (PDF)")
         assert name.endswith("_summary.pdf") and pdf.startswith(b"%PDF-")

@@ -16,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from creditlens import chargeback as cb
-from creditlens import summary_pdf
+from creditlens import exporting, summary_pdf
 from creditlens.money import Pricing
 from creditlens.portal import PortalConnection
 from creditlens.ui import data, pricing
@@ -142,39 +142,87 @@ def _group_source(view: View, members: pd.DataFrame) -> cb.CostCenters | None:
     return cb.from_groups(filled, members)
 
 
+# -- the chargeback, cached per identity -----------------------------------------------------------------
+def centers_digest(centers: cb.CostCenters) -> str:
+    """What identifies a cost-center assignment in a cache key: its source and its rows, never a file name."""
+    rows = pd.util.hash_pandas_object(centers.assignments, index=False).to_numpy().tobytes()
+    return f"{centers.source}:{hashlib.sha256(rows).hexdigest()}"
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner="Adding up the cost centers")
+def _chargeback_cached(
+    identity_key: str,
+    generation: int,
+    start: dt.date,
+    end: dt.date,
+    digest: str,
+    price: float | None,
+    currency: str,
+    org_total: float,
+    complete: bool,
+    _usage: pd.DataFrame,
+    _members: pd.DataFrame,
+    org_id: str,
+    _centers: cb.CostCenters,
+) -> cb.Chargeback:
+    return cb.build_chargeback(_usage, _members, org_id, _centers, Pricing(price, currency), org_total, complete)
+
+
+def load_chargeback(
+    view: View, page_data: data.PageData, centers: cb.CostCenters, money: Pricing, org_total: float
+) -> cb.Chargeback:
+    """The chargeback of the view, recomputed only when the data, the cost centers or the price change."""
+    key = view.identity_key
+    return _chargeback_cached(
+        key, generation(key), view.start, view.end, centers_digest(centers), money.price, money.currency,
+        org_total, page_data.complete, page_data.frame, page_data.members, view.org_id, centers,
+    )  # fmt: skip
+
+
 # -- tables -----------------------------------------------------------------------------------------
 def chargeback_table(charge: cb.Chargeback) -> pd.DataFrame:
     """What the page shows and downloads: the lines, with their kind as a label."""
     out = charge.table.copy()
-    out["line"] = charge.table["line"].map(LINE_KIND_LABELS).fillna(charge.table["line"])
+    out["line_kind"] = charge.table["line_kind"].map(LINE_KIND_LABELS).fillna(charge.table["line_kind"])
     return out
 
 
 def table_config(money: Pricing) -> dict[str, Any]:
+    """Headers from the same place as the downloads' (:func:`exporting.human_header`)."""
+    h = exporting.human_header
     return {
-        "cost_center": st.column_config.TextColumn("Cost center", pinned=True),
-        "line": st.column_config.TextColumn("Kind", width=120),
-        "credits": credits_column("Credits", "Credits charged to this line in the range"),
-        **pricing.cost_column_config(money),
-        "share_pct": st.column_config.NumberColumn("Share", format="%.1f%%", help="Share of the org total"),
-        "members": st.column_config.NumberColumn("Members", format="%d", help="Members on this line, idle ones too"),
-        "active_members": st.column_config.NumberColumn(
-            "Active", format="%d", help="Members on this line who used credits in the range"
+        "cost_center": st.column_config.TextColumn(h("cost_center")),
+        "line_kind": st.column_config.TextColumn(
+            h("line_kind"), width=120, help="A cost center, or one of the fixed lines"
         ),
-        "top_services": st.column_config.TextColumn("Top services"),
+        "credits": credits_column(h("credits"), "Credits charged to this line in the range"),
+        **pricing.cost_column_config(money),
+        "share_pct": st.column_config.NumberColumn(h("share_pct"), format="%.1f", help="Share of the org total"),
+        "member_count": st.column_config.NumberColumn(
+            h("member_count"), format="%d", help="Members on this line, idle too"
+        ),
+        "active_members": st.column_config.NumberColumn(
+            h("active_members"), format="%d", help="Members on this line who used credits in the range"
+        ),
+        "top_services": st.column_config.TextColumn(h("top_services")),
     }
 
 
 def drill_config(money: Pricing) -> dict[str, Any]:
+    h = exporting.human_header
     return {
-        "username": st.column_config.TextColumn("Username", pinned=True),
-        "full_name": st.column_config.TextColumn("Full name"),
-        "status": st.column_config.TextColumn("Status"),
-        "role": st.column_config.TextColumn("Role"),
-        "user_type": st.column_config.TextColumn("User type"),
-        "weight": st.column_config.NumberColumn("Share charged here", format="%.2f", help="1 ÷ cost centers"),
-        "credits": credits_column("Credits", "The username's credits in the range"),
-        "charged_credits": credits_column("Charged here", "Credits × share charged to this line"),
+        "username": st.column_config.TextColumn(h("username")),
+        "full_name": st.column_config.TextColumn(h("full_name")),
+        "status": st.column_config.TextColumn(h("status")),
+        "role": st.column_config.TextColumn(h("role")),
+        "user_type": st.column_config.TextColumn(h("user_type")),
+        "share_charged": st.column_config.NumberColumn(
+            h("share_charged"),
+            format="%.2f",
+            help="The share of the username's credits charged to this line: 1 ÷ its lines",
+        ),
+        "credits": credits_column(h("credits"), "The username's credits in the range"),
+        "charged_credits": credits_column(h("charged_credits"), "Credits × weight: what this line is charged"),
         **pricing.cost_column_config(money),
     }
 
@@ -189,9 +237,7 @@ def check_notice(check: cb.ChargebackCheck) -> None:
 
 # -- the management summary -------------------------------------------------------------------------
 def summary_file_name(view: View) -> str:
-    from creditlens.exporting import export_filename
-
-    return export_filename(view.conn.org_name, view.start, view.end, "summary", "pdf")
+    return exporting.export_filename(view.conn.org_name, view.start, view.end, "summary", "pdf")
 
 
 def summary_maker(
