@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -48,14 +49,15 @@ class Group:
 
     def member_type(self, username: str) -> str:
         """``owner``, ``admin``, ``member`` or ``none``, as ``userMembership.memberType`` says."""
-        key = username.lower()
-        if key == self.owner.lower():
-            return "owner"
-        if key in {a.lower() for a in self.admins}:
-            return "admin"
-        if key in {u.lower() for u in self.users}:
-            return "member"
-        return "none"
+        return self._member_types.get(username.lower(), "none")
+
+    @cached_property
+    def _member_types(self) -> dict[str, str]:
+        # Built on first use, after build_groups has filled the group (groups do not change later).
+        types = {u.lower(): "member" for u in self.users}
+        types.update({a.lower(): "admin" for a in self.admins})
+        types[self.owner.lower()] = "owner"
+        return types
 
     @property
     def everyone(self) -> list[str]:
