@@ -306,7 +306,16 @@ def verdict(value: float, target: float) -> str:
     return "met" if value <= target else "**missed**"
 
 
-def section(result: LoadResult) -> str:
+def project_hotspots(profile: Path | None, top: int = 8) -> list[str]:
+    """The project's own functions with the most inclusive time in a ``--profile`` table."""
+    if profile is None or not profile.exists():
+        return []
+    lines = profile.read_text(encoding="utf-8").split("innermost", 1)[0].splitlines()
+    own = [line.strip() for line in lines if "%" in line and ("src/creditlens/" in line or "app_pages/" in line)]
+    return own[:top]
+
+
+def section(result: LoadResult, profile: Path | None = None) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = f"{os.cpu_count()} cores ({platform.machine()}, CPython {platform.python_version()})"
     times = ", ".join(f"{t:.1f}" for t in sorted(result.times_s))
@@ -342,8 +351,12 @@ def section(result: LoadResult) -> str:
         f"{(result.server_cpu_s + result.client_cpu_s) / (os.cpu_count() or 1):.1f} / {result.server_cpu_s:.1f} | |",
         "",
         f"Every session's time (s): {times}.",
-        END,
     ]
+    hotspots = project_hotspots(profile)
+    if hotspots:
+        lines += ["", "Where the server's script threads spent the burst (share of samples, `--profile`):", ""]
+        lines += [f"- {spot}" for spot in hotspots]
+    lines += [END]
     return "\n".join(lines)
 
 
@@ -376,7 +389,12 @@ def serve_profiled(out: Path, streamlit_args: list[str], interval_s: float = 0.0
 
     def name(code) -> str:
         path = Path(code.co_filename)
-        short = "/".join(path.parts[-2:]) if "site-packages" in path.parts else path.name
+        if ROOT in path.parents and "site-packages" not in path.parts:
+            short = str(path.relative_to(ROOT))  # the project's own code: src/creditlens/…, app_pages/…
+        elif "site-packages" in path.parts:
+            short = "/".join(path.parts[-2:])
+        else:
+            short = path.name
         return f"{short}:{code.co_name}"
 
     def sample() -> None:
@@ -430,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, help="sample the server's script threads; write the table here")
     args = parser.parse_args(argv)
     result = measure(args.sessions, args.timeout, args.settle, args.profile)
-    text = section(result)
+    text = section(result, args.profile)
     print(text)
     if not args.no_write:
         write_section(text)
