@@ -120,3 +120,11 @@ def test_the_file_handed_to_the_browser_is_the_exact_bytes():
     assert base64.b64decode(sent["b64"]) == payload
     assert sent["name"] == item.file_name and sent["mime"] == "text/csv"
     assert sent["id"] != downloads.file_payload(item, payload)["id"]  # every hand-over is its own
+
+
+def test_every_download_goes_through_the_session_bound_seam():
+    root = Path(__file__).resolve().parents[1]
+    sources = [root / "app.py", *sorted((root / "app_pages").glob("*.py")), *sorted((root / "src").rglob("*.py"))]
+    seam = root / "src" / "creditlens" / "ui" / "downloads.py"
+    bypass = [str(p.relative_to(root)) for p in sources if p != seam and ".download_button(" in p.read_text()]
+    assert bypass == [], "st.download_button serves files from /media/ to anyone: use ui.downloads.download_buttons"
