@@ -71,6 +71,7 @@ common.download_buttons(
 st.dataframe(
     table,
     hide_index=True,
+    column_order=leaderboard.screen_column_order(table),
     placeholder="",
     column_config=leaderboard.column_config(reports.board_services(board)),
     width="stretch",

@@ -25,7 +25,7 @@ st.dataframe(
         "category": st.column_config.TextColumn("Category"),
         "with_usage": st.column_config.NumberColumn("Usernames with usage", format="%,d"),
         "without_usage": st.column_config.NumberColumn(
-            "Members with no usage", format="%,d", help="Members of the organization who used nothing in the range"
+            "Idle members", format="%,d", help="Members of the organization who used no credits in the range"
         ),
         "credits": common.credits_column("Credits"),
     },

@@ -61,7 +61,8 @@ def test_the_member_card_counts_active_members_like_overview():
     assert counts["credits"].sum() == pytest.approx(usage["credits"].sum())
     member_card = reconciliation.reconciliation_metrics(rec)[0]
     assert member_card.label == "Member"
-    assert member_card.delta.startswith(f"{kpis.active_members:,d} active · ")
-    assert "with no usage" in member_card.delta
+    idle = counts.loc[reports.MEMBER, "without_usage"]
+    assert member_card.delta == f"{kpis.active_members:,d} active, {idle:,d} idle"
+    assert (counts.drop(index=reports.MEMBER)["without_usage"] == 0).all()  # only members can be idle
     table = reconciliation.category_table(rec)
     assert table["with_usage"].sum() < len(rec.table)  # idle members are not counted as users

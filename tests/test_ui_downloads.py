@@ -127,3 +127,11 @@ def test_filters_description_is_empty_without_filters():
     assert leaderboard.filters_description(reports.LeaderboardFilters()) == []
     text = leaderboard.filters_description(reports.LeaderboardFilters(service="geocode", search=" ann "))
     assert text == [("Used the service", "Geocoding"), ("Search", "ann")]
+
+
+def test_the_screen_shows_who_and_how_much_first(board):
+    _, frame = board
+    table = leaderboard.leaderboard_table(frame).assign(cost_usd=1.0)
+    order = leaderboard.screen_column_order(table)
+    assert order[:5] == ["rank", "username", "credits", "cost_usd", "share_pct"]
+    assert sorted(order) == sorted(table.columns)  # every column is still shown

@@ -52,7 +52,7 @@ def test_today_is_charted_by_the_hour_and_marked_provisional():
     labels = [m.label for m in at.metric]
     assert "Credits in range (provisional)" in labels
     deltas = [m.delta for m in at.metric if m.delta]
-    assert all("so far" in d for d in deltas if "previous period" in d)
+    assert deltas and all(d.endswith("so far vs previous") for d in deltas)
     assert any("Provisional" in c.value for c in at.caption)
     (spec,) = chart_specs(at)
     assert spec["encoding"]["x"]["title"] == "Hour (UTC)"

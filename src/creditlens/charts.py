@@ -30,7 +30,10 @@ MAX_SERVICES = 9  # services charted by name; the rest are summed as "Other serv
 MAX_TOP_USERS = 15
 #: How light a partial or provisional bucket is drawn.
 FLAGGED_OPACITY = 0.4
-FLAGGED_NOTE = "Lighter: a period only partly in the range, or still being counted (today, UTC)."
+FLAGGED_NOTE = "Lighter: partly outside the range, or still being counted."
+#: ``height`` is the plot's own: the legend and titles come on top, so a long legend (a phone's two
+#: columns) never squeezes the bars flat, which Streamlit's default "fit" autosize would do.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 MAX_TICKS = 12
 
 X_TITLES = {
@@ -50,7 +53,7 @@ _STEPS = {
 }
 #: The legend wraps into fewer columns on a narrow (phone) chart instead of running off its edge.
 _LEGEND_COLUMNS = alt.ExprRef("width < 520 ? 2 : (width < 900 ? 3 : 5)")
-_LEGEND_LABEL_LIMIT = alt.ExprRef("width < 520 ? 150 : 220")
+_LEGEND_LABEL_LIMIT = alt.ExprRef("width < 520 ? 115 : 220")
 
 
 def chart_caption(org_name: str, start: dt.date, end: dt.date) -> str:
@@ -128,8 +131,9 @@ def _color(column: str, title: str, order: list[str], colors: list[str]) -> alt.
     )
 
 
-def tick_values(trend: pd.DataFrame, granularity: str) -> list[int]:
-    """Tick positions (epoch ms) on bucket edges inside the range, thinned to at most ``MAX_TICKS``.
+def tick_values(trend: pd.DataFrame, granularity: str) -> list[dict]:
+    """Tick positions on bucket edges inside the range, thinned to at most ``MAX_TICKS``, as Vega-Lite
+    UTC DateTime objects (the browser's Vega ignores epoch numbers as temporal tick values).
 
     Weekly buckets start on Mondays, so do their ticks (Vega's own week ticks fall on Sundays); a
     long daily range ticks on Mondays too.
@@ -142,7 +146,12 @@ def tick_values(trend: pd.DataFrame, granularity: str) -> list[int]:
     if granularity == "day" and len(edges) > 16:
         edges = edges[edges.weekday == 0]
     step = max(1, int(np.ceil(len(edges) / MAX_TICKS)))
-    return [int(t.value // 1_000_000) for t in edges[::step]]
+    return [{"year": t.year, "month": t.month, "date": t.day, "hours": t.hour, "utc": True} for t in edges[::step]]
+
+
+def tick_times(values: list[dict]) -> list[pd.Timestamp]:
+    """The ticks of :func:`tick_values` as timestamps (naive UTC)."""
+    return [pd.Timestamp(v["year"], v["month"], v["date"], v["hours"]) for v in values]
 
 
 def _time_x(trend: pd.DataFrame, granularity: str) -> alt.X:
@@ -186,7 +195,7 @@ def service_chart_data(trend: pd.DataFrame) -> pd.DataFrame:
 def stacked_service_chart(
     trend: pd.DataFrame,
     granularity: str,
-    height: int = 360,
+    height: int = 280,
     title: str = "Credits by service",
     caption: str | None = None,
 ) -> alt.Chart:
@@ -200,21 +209,22 @@ def stacked_service_chart(
         .encode(
             x=_time_x(data, granularity),
             x2="shown_end:T",
-            y=alt.Y("sum(credits):Q", title="Credits", axis=alt.Axis(format=",.0f")),
+            # One row per bucket and service already: no aggregate, so the opacity test sees each row.
+            y=alt.Y("credits:Q", title="Credits", stack="zero", axis=alt.Axis(format=",.0f")),
             color=_color("service", "Service", order, service_colors(data, order)),
             opacity=alt.condition("datum.flagged", alt.value(FLAGGED_OPACITY), alt.value(1.0)),
             order=alt.Order("stack_rank:Q", sort="ascending"),
             tooltip=_tooltip("service", "Service"),
         )
         .transform_calculate(stack_rank=f"indexof({json.dumps(order)}, datum.service)")
-        .properties(height=height)
+        .properties(height=height, autosize=FIT_WIDTH)
     )
 
 
 def user_line_chart(
     trend: pd.DataFrame,
     granularity: str,
-    height: int = 360,
+    height: int = 280,
     title: str = "Credits of the top users",
     caption: str | None = None,
 ) -> alt.LayerChart:
@@ -235,4 +245,5 @@ def user_line_chart(
     points = base.mark_point(filled=True, size=28).encode(
         opacity=alt.condition("datum.flagged", alt.value(FLAGGED_OPACITY), alt.value(1.0))
     )
-    return alt.layer(line, points).properties(height=height, title=_title(title, caption, bool(frame["flagged"].any())))
+    flagged = bool(frame["flagged"].any())
+    return alt.layer(line, points).properties(height=height, autosize=FIT_WIDTH, title=_title(title, caption, flagged))

@@ -67,7 +67,7 @@ HUMAN_HEADERS: dict[str, str] = {
     "cost": "Cost",
 }
 #: Budget states (``reports.budget_status``) as people read them.
-BUDGET_STATE_LABELS = {"over": "Over allocation", "near": "Near allocation (90% or more)", "ok": "Within allocation"}
+BUDGET_STATE_LABELS = {"over": "Over allocation", "near": "Near (90%+)", "ok": "Within allocation"}
 #: Columns whose codes have a human label in the human form.
 VALUE_LABELS: dict[str, Mapping[str, str]] = {"status": CATEGORY_LABELS, "state": BUDGET_STATE_LABELS}
 

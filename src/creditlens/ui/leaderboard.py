@@ -82,6 +82,22 @@ def leaderboard_table(board: pd.DataFrame, money: Pricing | None = None) -> pd.D
     return out
 
 
+#: What a screen shows first: who, how much, and against the budget, so a phone (390 px: rank, username
+#: and credits) and a 1440 px desktop (through the budget) see what matters without scrolling sideways.
+#: Downloads keep the CLI's order.
+SCREEN_FIRST = ("rank", "username", "credits", "share_pct", "status", "budget_used_pct", "full_name", "num")
+
+
+def screen_column_order(table: pd.DataFrame) -> list[str]:
+    """The on-screen column order: :data:`SCREEN_FIRST`, then every other column in the table's order."""
+    first = [c for c in SCREEN_FIRST if c in table.columns]
+    costs = [c for c in table.columns if str(c).startswith("cost_")]  # money.Pricing.cost_column, after credits
+    if costs and "credits" in first:
+        at = first.index("credits") + 1
+        first[at:at] = costs
+    return [*first, *(c for c in table.columns if c not in first)]
+
+
 def service_label(column: str) -> str:
     """A service column's header: its name, or the raw code marked as such when Credit Lens has no name."""
     return column if column in _SERVICE_NAMES else f"{column} (service code)"
@@ -95,11 +111,11 @@ def column_config(services: Sequence[str]) -> dict[str, Any]:
     columns, so usernames read as normal text and the table keeps its width on a phone."""
     header = exporting.human_header
     config: dict[str, Any] = {
-        "rank": st.column_config.NumberColumn(header("rank"), format="%d", width=56),
+        "rank": st.column_config.NumberColumn(header("rank"), format="%d", width=52),
         "username": st.column_config.TextColumn(header("username")),
         "full_name": st.column_config.TextColumn(header("full_name")),
         "status": st.column_config.TextColumn(
-            header("status"), help="Member, or why a non-member appears in the usage"
+            header("status"), width=120, help="Member, or why a non-member appears in the usage"
         ),
         "role": st.column_config.TextColumn(header("role"), width=110),
         "user_type": st.column_config.TextColumn(header("user_type"), width=110),
@@ -112,7 +128,7 @@ def column_config(services: Sequence[str]) -> dict[str, Any]:
         "budget_used_pct": st.column_config.NumberColumn(
             header("budget_used_pct"),
             format="%.0f",
-            width=110,
+            width=104,
             help="Share of the member's credit allocation used so far (all time)",
         ),
         "user_org_id": st.column_config.TextColumn(

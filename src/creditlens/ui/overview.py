@@ -37,7 +37,7 @@ def overview_metrics(
         compare = f"{compare} {PROVISIONAL_NOTE}"
     delta = None
     if change is not None:
-        delta = f"{fmt_pct(change, signed=True)} vs previous period{' so far' if provisional else ''}"
+        delta = f"{fmt_pct(change, signed=True)} {'so far vs previous' if provisional else 'vs previous period'}"
     return [
         Metric(f"Credits in range{incomplete}", fmt_credits(kpis.credits), delta, compare),
         Metric(
@@ -47,7 +47,7 @@ def overview_metrics(
             "Members of the organization who used credits in the range.",
         ),
         Metric(
-            f"Credits used by non-members{incomplete}",
+            f"Non-member credits{incomplete}",
             fmt_credits(kpis.non_member_credits),
             None,
             "Former members, users of other organizations, public accounts and unattributed usage. "

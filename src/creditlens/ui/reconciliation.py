@@ -19,7 +19,8 @@ def category_counts(rec: reports.Reconciliation) -> pd.DataFrame:
     The member count never silently includes idle members: Overview's "Active members" is the same number.
     """
     table = rec.table
-    used = table["credits"] > 0
+    # Only a member can be idle: every other username is in the usage because it used something.
+    used = (table["credits"] > 0) | (table["status"] != reports.MEMBER)
     return pd.DataFrame(
         {
             "status": list(reports.CATEGORIES),
@@ -35,9 +36,9 @@ def reconciliation_metrics(rec: reports.Reconciliation) -> list[Metric]:
     """One card per category: its credits, and how many usernames used them (idle members said apart)."""
     metrics = []
     for row in category_counts(rec).itertuples(index=False):
-        count = plural(row.with_usage, "username") + " with usage"
+        count = plural(row.with_usage, "username")
         if row.status == reports.MEMBER:
-            count = f"{fmt_int(row.with_usage)} active · {fmt_int(row.without_usage)} with no usage"
+            count = f"{fmt_int(row.with_usage)} active, {fmt_int(row.without_usage)} idle"
         metrics.append(Metric(row.category, fmt_credits(row.credits), count))
     return metrics
 

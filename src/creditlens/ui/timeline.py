@@ -75,7 +75,7 @@ def member_trend(data: PageData, username: str, granularity: str) -> tuple[pd.Da
     return reports.member_trend(frame, username, by, view.start, view.end, today=now_utc()), by
 
 
-def service_chart(data: PageData, granularity: str, title: str = "Credits by service", height: int = 360) -> alt.Chart:
+def service_chart(data: PageData, granularity: str, title: str = "Credits by service", height: int = 280) -> alt.Chart:
     trend, by = service_trend(data, granularity)
     return charts.stacked_service_chart(trend, by, height=height, title=title, caption=caption(data.view))
 
@@ -89,5 +89,5 @@ def user_chart(data: PageData, granularity: str, top_n: int) -> alt.LayerChart:
 def member_chart(data: PageData, username: str, granularity: str) -> alt.Chart:
     trend, by = member_trend(data, username, granularity)
     return charts.stacked_service_chart(
-        trend, by, height=280, title=f"Credits of {username} by service", caption=caption(data.view)
+        trend, by, height=220, title=f"Credits of {username} by service", caption=caption(data.view)
     )
