@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import re
 
+import pandas as pd
 import pytest
 from pypdf import PdfReader
 
@@ -203,3 +204,32 @@ def test_the_summary_service_table_sums_the_rest_and_keeps_its_total(page_number
     assert shown["credits"].sum() == pytest.approx(usage["credits"].sum(), rel=1e-9)
     assert round(shown["cost_usd"].sum(), 2) == round(services["cost_usd"].sum(), 2)
     assert shown["share_pct"].sum() == pytest.approx(100.0)
+
+
+def test_untrusted_names_are_written_as_typed_and_an_empty_range_says_so():
+    from creditlens.fetching import members_frame
+    from creditlens.summary_pdf import build_summary, render_pdf
+
+    members = members_frame([{"username": "a", "fullName": "<b>Ann</b>", "role": "org_user"}])
+    usage = pd.DataFrame(
+        {
+            "day": pd.to_datetime([]),
+            "username": pd.Categorical([]),
+            "user_org_id": pd.Categorical([]),
+            "stype": pd.Categorical([]),
+            "etype": pd.Categorical([]),
+            "credits": pd.Series([], dtype=float),
+            "num": pd.Series([], dtype="int64"),
+        }
+    )
+    hostile = "Émile & <b>Co</b> =SUM(1) [x](https://evil)"
+    summary = build_summary(
+        org_name=hostile, org_id="org1", start=dt.date(2026, 6, 1), end=dt.date(2026, 6, 30), usage=usage,
+        previous=None, members=members, org_totals=None, cost_centers=C.from_member_field(members, "role"),
+        pricing=Pricing(), available_credits=None, budgets_enabled=False, warning="Incomplete: 3 day(s) missing.",
+    )  # fmt: skip
+    reader = PdfReader(io.BytesIO(render_pdf(summary)))
+    text = re.sub(r"\s+", " ", " ".join(page.extract_text() or "" for page in reader.pages))
+    assert hostile in text
+    assert "INCOMPLETE." in text and "No credits were used in the range." in text
+    assert "Cost in range" not in text  # no price: no made-up money

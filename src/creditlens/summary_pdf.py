@@ -302,6 +302,7 @@ class _SummaryPDF(FPDF):
             new_y="NEXT",
             padding=2,
         )
+        self.set_fill_color(255, 255, 255)  # tables after it take the current fill for their headings
         self._font(9)
         self.ln(2)
 
@@ -360,6 +361,9 @@ class _SummaryPDF(FPDF):
         self.warning_box()
         self.kpi_block(summary_kpis(s))
         self.heading("Credits by service")
+        if s.services.empty:
+            self.note("No credits were used in the range.")
+            return
         self.chart(charts.stacked_service_chart(s.trend, s.granularity, height=200))
         self.ln(2)
         money = [(s.pricing.cost_column, s.pricing.cost_label, "money", 32.0)] if s.pricing.priced else []
