@@ -86,6 +86,7 @@ class AuthModel:
         self._pending: dict[str, Authorization] = {}
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, tuple[int, str, float]] = {}  # refresh token -> (org, username, expires)
+        self._second_factor: dict[str, tuple[int, str, float]] = {}  # oauth_state -> (org, username, when)
 
     # -- accounts ---------------------------------------------------------------------------------
     def find_account(self, username: str, *, case_sensitive: bool) -> tuple[int, str] | None:
@@ -168,6 +169,7 @@ class AuthModel:
             self._tokens.clear()
             self._codes.clear()
             self._refresh.clear()
+            self._second_factor.clear()
 
     # -- OAuth ------------------------------------------------------------------------------------
     def begin(self, authorization: Authorization) -> str:
@@ -186,6 +188,27 @@ class AuthModel:
         if found is None or time.time() - found.created > OAUTH_STATE_TTL_S:
             return None
         return found
+
+    def await_second_factor(self, oauth_state: str, account: tuple[int, str]) -> None:
+        """The password of an MFA account was right: its sign-in now waits for the code."""
+        now = time.time()
+        with self._lock:
+            stale = [k for k, v in self._second_factor.items() if now - v[2] > OAUTH_STATE_TTL_S]
+            for key in stale:
+                del self._second_factor[key]
+            self._second_factor[oauth_state] = (*account, now)
+
+    def awaiting_second_factor(self, oauth_state: str) -> tuple[int, str] | None:
+        """The account whose sign-in waits for its code, if any (and not expired)."""
+        with self._lock:
+            found = self._second_factor.get(oauth_state)
+        if found is None or time.time() - found[2] > OAUTH_STATE_TTL_S:
+            return None
+        return found[0], found[1]
+
+    def second_factor_done(self, oauth_state: str) -> None:
+        with self._lock:
+            self._second_factor.pop(oauth_state, None)
 
     def complete(self, oauth_state: str, account: tuple[int, str], expiration_min: int | None) -> Grant | None:
         """Finish a sign-in: a code for ``response_type=code``, else an access token. Single use."""

@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
-import time
 from collections.abc import Mapping
 from html import escape
 from urllib.parse import urlencode
 
-from creditlens.fake.auth import OAUTH_STATE_TTL_S, AuthModel
+from creditlens.fake.auth import AuthModel
 from creditlens.fake.demo_org import DemoOrg
 from creditlens.fake.pages import signin_page
 from creditlens.fake.signin import SESSION_EXPIRED, _grant_reply
@@ -113,8 +111,6 @@ def demo_accounts(org: DemoOrg) -> list[dict]:
 
 
 # -- the emulator side -----------------------------------------------------------------------------
-_lock = threading.Lock()
-_verified: dict[str, tuple[int, str, float]] = {}  # oauth_state -> (org index, username, when) after the password
 
 
 def _find(auth: AuthModel, username: str) -> tuple[int, str, str] | None:
@@ -138,31 +134,25 @@ def sign_in(auth: AuthModel, params: Mapping[str, str]) -> Reply | None:
     index, username, _ = found
     if not secrets.compare_digest(mfa_password(username).encode(), (params.get("password") or "").encode()):
         return None
-    with _lock:
-        now = time.time()
-        for key in [k for k, v in _verified.items() if now - v[2] > OAUTH_STATE_TTL_S]:
-            del _verified[key]
-        _verified[oauth_state] = (index, username, now)
+    auth.await_second_factor(oauth_state, (index, username))
     return Reply.redirect("/sharing/oauth2/mfa?" + urlencode({"oauth_state": oauth_state}))
 
 
 def mfa(auth: AuthModel, method: str, params: Mapping[str, str]) -> Reply:
     """``/sharing/oauth2/mfa``: the code page (GET) and its answer (POST ``oauth_state``, ``mfa_code``)."""
     oauth_state = params.get("oauth_state", "")
-    with _lock:
-        verified = _verified.get(oauth_state)
+    verified = auth.awaiting_second_factor(oauth_state)
     request = auth.pending(oauth_state)
     if verified is None or request is None:
         return Reply.html(signin_page(None, messages=[SESSION_EXPIRED]))
     if method != "POST":
         return Reply.html(signin_page(oauth_state, request.client_id, request.response_type, ask_code=True))
-    index, username, _ = verified
+    index, username = verified
     code = (params.get("mfa_code") or "").strip()
     if not secrets.compare_digest(mfa_code(auth.orgs[index]).encode(), code.encode()):
         page = signin_page(oauth_state, request.client_id, request.response_type, [WRONG_CODE], ask_code=True)
         return Reply.html(page)
-    with _lock:
-        _verified.pop(oauth_state, None)
+    auth.second_factor_done(oauth_state)
     return _complete(auth, oauth_state, (index, username), params)
 
 
