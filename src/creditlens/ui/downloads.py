@@ -23,6 +23,7 @@ URL the page fetched from a fresh client) and ``tests/test_hardening_downloads.p
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from functools import partial
 import streamlit as st
 
 from creditlens.ui import state
+
+log = logging.getLogger(__name__)
 
 COMPONENT_NAME = "creditlens.session_download"
 TICKETS = "cl_download_tickets"  # button key -> the one-time ticket its next click must carry
@@ -159,8 +162,15 @@ def _session_bound_button(item: Download, key: str) -> None:
         width="content",
         on_requested_change=partial(_on_request, key),
     )
-    if st.session_state.setdefault(PENDING, {}).pop(key, False):  # this run follows a valid click
-        mount(key=f"{key}_file", data={"file": file_payload(item, item.make())}, width="content")
+    if not st.session_state.setdefault(PENDING, {}).pop(key, False):  # only a run after a valid click builds
+        return
+    try:
+        payload = item.make()
+    except Exception as exc:  # one line for the visitor; the type (never the text) for the server log
+        log.error("building %s failed with %s", item.file_name, type(exc).__name__)
+        st.error("The file could not be made. Try again; if it keeps failing, the server's log says why.")
+        return
+    mount(key=f"{key}_file", data={"file": file_payload(item, payload)}, width="content")
 
 
 def _on_request(key: str) -> None:
