@@ -84,3 +84,28 @@ def test_chargeback_on_a_phone(demo_server, browser):
         screenshot(page, "chargeback-390")
     finally:
         page.context.close()
+
+
+def test_a_mapping_file_upload_reports_its_rows(demo_server, browser, tmp_path):
+    page = new_page(browser)
+    try:
+        page.goto(f"{demo_server.url}/chargeback?centers=file")
+        main = page.locator(MAIN)
+        main.get_by_text("Mapping file (CSV with the header username,cost_center)").wait_for(timeout=90_000)
+        wait_for_app(page)
+        mapping = tmp_path / "centers.csv"
+        mapping.write_text("username,cost_center\nNORTHWIND_ADMIN,IT\nghost,IT\n,IT\n")
+        main.locator('input[type="file"]').set_input_files(str(mapping))
+        main.get_by_text("3 rows: 1 matched a member, 1 bad row skipped, 1 matched no username.").wait_for()
+        wait_for_app(page)
+        main.get_by_text("Cost centers from a mapping file").wait_for()
+        main.get_by_text("2 rows not used").click()  # the expander of skipped rows, above the table
+        issues = read_grid(page, index=0)
+        assert sorted((r["line"], r["why"]) for r in issues) == [
+            ("3", "matches no member's username"),
+            ("4", "no username"),
+        ]
+        rows = read_grid(page, index=1)
+        assert "IT" in [r["Cost center"] for r in rows]
+    finally:
+        page.context.close()
