@@ -46,6 +46,13 @@ LINE_LABELS = {
     OVERHEAD: "Org overhead (non-members)",
     UNATTRIBUTED: "(unattributed)",
 }
+#: ``line_kind`` codes as people read them (the page and human-form downloads).
+LINE_KIND_LABELS = {
+    COST_CENTER: "Cost center",
+    NO_COST_CENTER: "No cost center",
+    OVERHEAD: "Org overhead",
+    UNATTRIBUTED: "Unattributed",
+}
 LINE_HELP = {
     NO_COST_CENTER: "Members the chosen source gives no cost center.",
     OVERHEAD: "Usage by former members, users of other organizations and public accounts: the organization "

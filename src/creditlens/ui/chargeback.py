@@ -28,12 +28,7 @@ from creditlens.ui.state import View
 SOURCE_KEY = "cb_source"
 SOURCE = ParamSpec("centers", SOURCE_KEY, "choice", cb.ROLE, cb.SOURCES, what="cost-center source")
 PARAMS = (SOURCE,)
-LINE_KIND_LABELS = {
-    cb.COST_CENTER: "Cost center",
-    cb.NO_COST_CENTER: "No cost center",
-    cb.OVERHEAD: "Org overhead",
-    cb.UNATTRIBUTED: "Unattributed",
-}
+LINE_KIND_LABELS = cb.LINE_KIND_LABELS
 SOURCE_OPTIONS = (cb.GROUPS, cb.FILE, cb.ROLE, cb.USER_TYPE)
 
 
