@@ -90,6 +90,8 @@ def test_partial_periods_are_flagged_in_the_chart_data(conn, small_org):
         spec = chart.to_dict()
         assert spec["encoding"]["opacity"]["condition"]["test"] == "datum.flagged"
         assert "aggregate" not in spec["encoding"]["y"]  # an aggregate would drop the field the test reads
+        tops = rows.groupby("shown_start")["stack_top"].max()
+        assert tops.to_numpy() == pytest.approx(rows.groupby("shown_start")["credits"].sum().to_numpy())
         assert charts.FLAGGED_NOTE in spec["title"]["subtitle"]
     whole = charts.stacked_service_chart(R.service_trend(usage, "month", d(2026, 2, 1), d(2026, 5, 31)), "month")
     assert not chart_rows(whole)["flagged"].any()

@@ -11,7 +11,6 @@ reason in the tooltip.
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import altair as alt
 import numpy as np
@@ -202,23 +201,33 @@ def stacked_service_chart(
     """Stacked bars of credits per bucket and service (``trend`` from reports.service_trend)."""
     data = service_chart_data(trend)
     order = series_order(data, "service", last=OTHER_SERVICES)
-    frame = chart_frame(data, granularity)
+    frame = stacked(chart_frame(data, granularity), "service", order)
     return (
         alt.Chart(frame, title=_title(title, caption, bool(frame["flagged"].any())))
         .mark_bar(stroke="white", strokeWidth=0.5)
         .encode(
             x=_time_x(data, granularity),
             x2="shown_end:T",
-            # One row per bucket and service already: no aggregate, so the opacity test sees each row.
-            y=alt.Y("credits:Q", title="Credits", stack="zero", axis=alt.Axis(format=",.0f")),
+            # Stacked here, one row per bucket and service: Vega-Lite does not stack ranged (x/x2) bars,
+            # and an aggregate would drop the field the opacity test reads.
+            y=alt.Y("stack_top:Q", title="Credits", axis=alt.Axis(format=",.0f")),
+            y2="stack_base:Q",
             color=_color("service", "Service", order, service_colors(data, order)),
             opacity=alt.condition("datum.flagged", alt.value(FLAGGED_OPACITY), alt.value(1.0)),
-            order=alt.Order("stack_rank:Q", sort="ascending"),
             tooltip=_tooltip("service", "Service"),
         )
-        .transform_calculate(stack_rank=f"indexof({json.dumps(order)}, datum.service)")
         .properties(height=height, autosize=FIT_WIDTH)
     )
+
+
+def stacked(frame: pd.DataFrame, column: str, order: list[str]) -> pd.DataFrame:
+    """Each row's band in its bucket's stack (``stack_base``..``stack_top``), series in ``order`` from the
+    bottom; the top of a bucket's stack is the bucket's total."""
+    rank = {name: i for i, name in enumerate(order)}
+    out = frame.assign(_rank=frame[column].astype(str).map(rank)).sort_values(["shown_start", "_rank"], kind="stable")
+    out["stack_top"] = out.groupby("shown_start", sort=False)["credits"].cumsum()
+    out["stack_base"] = out["stack_top"] - out["credits"]
+    return out.drop(columns="_rank").reset_index(drop=True)
 
 
 def user_line_chart(
