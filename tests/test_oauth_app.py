@@ -178,3 +178,12 @@ def test_password_sign_in_of_the_oauth_admins_points_to_sign_in_with_arcgis(emu,
         button(at, "Connect").click().run()
         assert errors(at) == [message]
         assert "Sign in with ArcGIS" in message or oauth_ui.PASSWORD_HINT in captions(at)
+
+
+def test_pressing_the_button_again_retires_the_earlier_sign_in(emu, configured):
+    at, url = start_sign_in(emu)
+    first = parse_qs(urlsplit(url).query)["state"][0]
+    button(at, "Sign in with ArcGIS").click().run()
+    second = parse_qs(urlsplit(at.session_state[oauth_ui.OPEN].url).query)["state"][0]
+    assert second != first
+    assert not oauth_ui.pending_sign_ins().is_open(first) and oauth_ui.pending_sign_ins().is_open(second)

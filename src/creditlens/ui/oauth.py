@@ -7,6 +7,7 @@ Streamlit's session does not survive the redirect, so the code verifier waits se
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -107,7 +108,10 @@ def begin() -> None:
     session = st.session_state
     session[state.PASSWORD] = ""  # this way in never uses a password typed into the form
     session.pop(state.LOGIN_ERROR, None)
-    session.pop(OPEN, None)
+    earlier = session.pop(OPEN, None)
+    if isinstance(earlier, OpenSignIn):  # pressed again: the earlier sign-in can no longer come back
+        with contextlib.suppress(SignInRefused):
+            pending_sign_ins().take(earlier.state)
     configured = settings()
     try:
         portal_url = normalize_portal_url(str(session.get(state.URL) or ""))
