@@ -97,3 +97,20 @@ def mask_whole_token(text: str, secret: str) -> str:
     before = rf"(?<![^{_DELIMITERS}])"
     after = rf"(?=[.:!]*(?:[{_DELIMITERS}]|$))"
     return re.sub(rf"{before}(?:{alternatives}){after}", "***", text)
+
+
+def display_url(text: str) -> str:
+    """``text`` as it may be shown: without any ``user:password@`` part."""
+    text = str(text).strip()
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    authority, slash, tail = rest.partition("/")
+    authority = authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{tail}"
+
+
+def looks_like_html(text: str) -> bool:
+    """Whether ``text`` is a web page (a server that is not a portal, or a proxy's error page)."""
+    head = text.lstrip()[:2000].lower()
+    return head.startswith("<") and ("<html" in head or "<!doctype" in head or "<body" in head or "<head" in head)

@@ -27,6 +27,8 @@ from creditlens.errors import (
     NotAuthorized,
     PortalError,
     PortalUnreachable,
+    display_url,
+    looks_like_html,
     redact,
 )
 from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
@@ -142,17 +144,6 @@ def normalize_portal_url(url: str | None) -> str:
     return f"https://{netloc.lower()}{path.rstrip('/')}"
 
 
-def display_url(text: str) -> str:
-    """``text`` as it may be shown: without any ``user:password@`` part."""
-    text = str(text).strip()
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        scheme, rest = "", text
-    authority, slash, tail = rest.partition("/")
-    authority = authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{tail}"
-
-
 # -- the real client ----------------------------------------------------------------------------
 class BoundedRetry(Retry):
     """urllib3's retry policy with ``Retry-After`` capped at :data:`RETRY_AFTER_CAP_S`.
@@ -247,9 +238,17 @@ class ArcGISTransport:
     def _sign_in_again(self, seen: int) -> None:
         """Sign in again once for every call that saw sign-in number ``seen`` fail (under the lock)."""
         with self._lock:
-            if self._logins != seen:  # someone signed in after this call began: use that token
+            if self._logins != seen:  # someone signed in after this call began: use that token,
+                self._forget_refused_paths()  # which a call that failed late may have barred again
                 return
             self._handshake()
+
+    def _forget_refused_paths(self) -> None:
+        """arcgis stops sending any token to a path that once answered "invalid token"; start clean."""
+        auth = getattr(self._gis._con._session, "auth", None)
+        no_go = getattr(auth, "_no_go_token", None)
+        if isinstance(no_go, set):
+            no_go.clear()
 
     def _use_token(self, renew: bool = False) -> None:
         """A token sign-in: hand arcgis the access token, renewed when about to expire (or ``renew``)."""
@@ -265,10 +264,7 @@ class ArcGISTransport:
             self._use_token(renew=True)
         elif auth is not None and hasattr(auth, "_auth_token"):
             auth._auth_token = None
-            # arcgis strips the token from paths that once answered "invalid token"; start clean.
-            no_go = getattr(auth, "_no_go_token", None)
-            if isinstance(no_go, set):
-                no_go.clear()
+            self._forget_refused_paths()
             try:
                 _ = auth.token  # the handshake, now, under the lock
             except Exception as exc:
@@ -307,11 +303,6 @@ def portal_error_from(exc: BaseException) -> PortalError:
         return PortalError("The connection to the portal failed.", None)
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return PortalError(redact(first)[:300], code)
-
-
-def looks_like_html(text: str) -> bool:
-    head = text.lstrip()[:2000].lower()
-    return head.startswith("<") and ("<html" in head or "<!doctype" in head or "<body" in head or "<head" in head)
 
 
 def connect(
