@@ -11,6 +11,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+import keyring
+import keyring.backend
+import keyring.backends.fail
+import keyring.errors
 import pytest
 
 from creditlens.cli import main
@@ -156,3 +160,77 @@ def test_password_sign_in_of_the_oauth_admins_points_to_client_id(emu, org, caps
     assert main(export_args(emu, org, "--username", "pier_sso_admin")) == 1
     err = capsys.readouterr().err
     assert "username or password is wrong" in err and "use --client-id" in err
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """An OS keyring stand-in (this machine has none): the keyring package's own backend interface."""
+
+    priority = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if self.items.pop((service, username), None) is None:
+            raise keyring.errors.PasswordDeleteError(username)
+
+
+class NobodyAtTheTerminal:
+    def isatty(self) -> bool:
+        return False
+
+    def readline(self) -> str:
+        raise AssertionError("a remembered sign-in must not ask for a code")
+
+
+@pytest.fixture
+def memory_keyring():
+    previous = keyring.get_keyring()
+    store = MemoryKeyring()
+    keyring.set_keyring(store)
+    yield store
+    keyring.set_keyring(previous)
+
+
+def test_remember_keeps_the_refresh_token_in_the_keyring_only(emu, org, capsys, monkeypatch, tmp_path, memory_keyring):
+    monkeypatch.chdir(tmp_path)
+    started = dt.datetime.now().timestamp()
+    person = PersonAtTheTerminal(capsys, emu, org)
+    monkeypatch.setattr(sys, "stdin", person)
+    assert main(export_args(emu, org, "--client-id", "creditlens-cli", "--remember")) == 0
+    capsys.readouterr()
+    [(service, entry)] = memory_keyring.items
+    refresh = memory_keyring.items[(service, entry)]
+    assert service == "creditlens" and entry == f"{emu.url}|creditlens-cli"
+    assert refresh in emu.auth.issued_refresh_tokens()
+    assert files_containing(tmp_path, [refresh], started) == []
+    # the next run renews from the keyring: no browser, no code
+    monkeypatch.setattr(sys, "stdin", NobodyAtTheTerminal())
+    assert main(export_args(emu, org, "--client-id", "creditlens-cli", "--remember")) == 0
+    out, err = capsys.readouterr()
+    assert members_of(out) == {m["username"] for m in org.members} and "https://" not in err
+    # revoked at the portal: the stale entry is dropped and the browser is asked again
+    emu.auth.revoke(refresh)
+    monkeypatch.setattr(sys, "stdin", PersonAtTheTerminal(capsys, emu, org))
+    assert main(export_args(emu, org, "--client-id", "creditlens-cli", "--remember")) == 0
+    assert memory_keyring.items[(service, entry)] != refresh
+
+
+def test_remember_without_a_keyring_says_so_and_still_signs_in(emu, org, capsys, monkeypatch):
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        monkeypatch.setattr(sys, "stdin", PersonAtTheTerminal(capsys, emu, org))
+        assert main(export_args(emu, org, "--client-id", "creditlens-cli", "--remember")) == 0
+    finally:
+        keyring.set_keyring(previous)
+    assert "no OS keyring is available" in capsys.readouterr().err
+    assert main(export_args(emu, org, "--username", "x", "--remember")) == 1
+    assert "use it with --client-id" in capsys.readouterr().err

@@ -424,6 +424,7 @@ def out_of_band_sign_in(
     read_code: Callable[[str], str],
     show: Callable[[str], None],
     ca_bundle: str | None = None,
+    expiration_min: int = REFRESH_EXPIRATION_MIN,
 ) -> OAuthTokens:
     """The out-of-band flow (``redirect_uri=urn:ietf:wg:oauth:2.0:oob``), with PKCE S256.
 
@@ -433,10 +434,63 @@ def out_of_band_sign_in(
     """
     state = secrets.token_urlsafe(16)
     verifier = new_verifier()
-    url = authorize_url(portal_url, client_id, OOB_REDIRECT, state, s256_challenge(verifier))
+    url = authorize_url(portal_url, client_id, OOB_REDIRECT, state, s256_challenge(verifier), expiration_min)
     show(f"Open this address in a browser, sign in, and paste the code it shows:\n{url}")
     code = (read_code("Code: ") or "").strip()
     if not code:
         raise SignInRefused("No code was entered.")
     grant = exchange_code(portal_url, client_id, code, verifier, OOB_REDIRECT, ca_bundle)
     return OAuthTokens(portal_url, client_id, grant, ca_bundle)
+
+
+# -- a remembered sign-in: the refresh token in the OS keyring, never a file ------------------------
+KEYRING_SERVICE = "creditlens"
+REMEMBER_EXPIRATION_MIN = 20160  # two weeks, ArcGIS Online's default refresh token lifetime
+
+
+def keyring_entry(portal_url: str, client_id: str) -> str:
+    return f"{portal_url}|{client_id}"
+
+
+def remembered_sign_in(portal_url: str, client_id: str, ca_bundle: str | None = None) -> OAuthTokens | None:
+    """The sign-in ``--remember`` kept, renewed now; None when there is none, no keyring, or it has ended."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    entry = keyring_entry(portal_url, client_id)
+    try:
+        refresh = keyring.get_password(KEYRING_SERVICE, entry)
+    except KeyringError:
+        return None
+    if not refresh:
+        return None
+    try:
+        grant = refresh_access(portal_url, client_id, refresh, ca_bundle)
+    except SignInRefused:
+        forget_sign_in(portal_url, client_id)  # revoked or expired: the next run asks in the browser
+        return None
+    return OAuthTokens(portal_url, client_id, grant, ca_bundle)
+
+
+def remember_sign_in(tokens: OAuthTokens) -> bool:
+    """Keep the refresh token in the OS keyring (``keyring``); False when the system has none."""
+    import keyring
+    from keyring.errors import KeyringError
+
+    if not tokens.can_refresh:
+        return False
+    try:
+        keyring.set_password(
+            KEYRING_SERVICE, keyring_entry(tokens.portal_url, tokens.client_id), tokens._grant.refresh_token or ""
+        )
+    except KeyringError:
+        return False
+    return True
+
+
+def forget_sign_in(portal_url: str, client_id: str) -> None:
+    import keyring
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    with contextlib.suppress(KeyringError, PasswordDeleteError):
+        keyring.delete_password(KEYRING_SERVICE, keyring_entry(portal_url, client_id))

@@ -13,7 +13,7 @@ import pandas as pd
 
 from creditlens.errors import CreditLensError, LoginFailed
 from creditlens.fake.demo_org import OrgSpec
-from creditlens.oauth import out_of_band_sign_in
+from creditlens.oauth import REMEMBER_EXPIRATION_MIN, out_of_band_sign_in, remember_sign_in, remembered_sign_in
 from creditlens.portal import PortalConnection, connect, connect_demo, connect_with_token, normalize_portal_url
 
 EXIT_ERROR = 1
@@ -43,6 +43,11 @@ def add_source_args(parser: argparse.ArgumentParser, required: bool = True) -> N
         help="sign in with ArcGIS instead of a password (enterprise logins, MFA): open the printed URL, paste the code",
     )
     parser.add_argument(
+        "--remember",
+        action="store_true",
+        help="with --client-id: keep the sign-in in the OS keyring (never a file), so later runs skip the browser",
+    )
+    parser.add_argument(
         "--token-env", metavar="NAME", help="sign in with an access token another tool put in environment variable NAME"
     )
     parser.add_argument("--ca-bundle", metavar="PEM", help="CA bundle to trust (e.g. the emulator's certificate)")
@@ -58,6 +63,8 @@ def check_source_args(args: argparse.Namespace) -> None:
     ways = [name for name in ("username", "client_id", "token_env") if getattr(args, name, None)]
     if len(ways) != 1:
         raise CliError("--portal needs one of --username, --client-id or --token-env.")
+    if getattr(args, "remember", False) and not getattr(args, "client_id", None):
+        raise CliError("--remember keeps a Sign in with ArcGIS: use it with --client-id.")
     if getattr(args, "token_env", None) and not os.environ.get(args.token_env, "").strip():
         raise CliError(f"--token-env {args.token_env}: that environment variable is empty or not set.")
 
@@ -86,15 +93,25 @@ def open_connection(args: argparse.Namespace, password: str | None) -> PortalCon
     if getattr(args, "token_env", None):  # the token stays in the environment: never printed or written
         return connect_with_token(args.portal, os.environ.get(args.token_env, ""), ca_bundle=args.ca_bundle)
     if getattr(args, "client_id", None):
-        portal_url = normalize_portal_url(args.portal)
-        tokens = out_of_band_sign_in(portal_url, args.client_id, read_code, show_on_stderr, args.ca_bundle)
-        return connect_with_token(portal_url, tokens.access_token(), ca_bundle=args.ca_bundle, tokens=tokens)
+        return sign_in_with_arcgis(args)
     try:
         return connect(args.portal, args.username, password or "", ca_bundle=args.ca_bundle)
     except LoginFailed as exc:  # ArcGIS Online cannot tell these accounts from a wrong password
         if "username or password is wrong" in str(exc):
             raise LoginFailed(f"{exc} {PASSWORD_HINT}") from None
         raise
+
+
+def sign_in_with_arcgis(args: argparse.Namespace) -> PortalConnection:
+    """``--client-id``: the remembered sign-in (``--remember``), else the out-of-band flow in a browser."""
+    portal_url, remember = normalize_portal_url(args.portal), getattr(args, "remember", False)
+    tokens = remembered_sign_in(portal_url, args.client_id, args.ca_bundle) if remember else None
+    if tokens is None:
+        lifetime = {"expiration_min": REMEMBER_EXPIRATION_MIN} if remember else {}
+        tokens = out_of_band_sign_in(portal_url, args.client_id, read_code, show_on_stderr, args.ca_bundle, **lifetime)
+        if remember and not remember_sign_in(tokens):
+            show_on_stderr("creditlens: no OS keyring is available, so this sign-in is not remembered.")
+    return connect_with_token(portal_url, tokens.access_token(), ca_bundle=args.ca_bundle, tokens=tokens)
 
 
 def read_code(prompt: str) -> str:
