@@ -340,7 +340,8 @@ def section(result: LoadResult, profile: Path | None = None) -> str:
         f"| ≤ {os.cpu_count()} means the cores were ours |",
         f"| server RSS before the burst, after the warm-up (MB) | {result.rss_before_mb:.0f} | |",
         f"| server RSS peak during (MB) | {result.rss_peak_mb:.0f} | |",
-        f"| server RSS {result.settle_s:.0f} s after the sessions closed (MB) | {result.rss_after_mb:.0f} | |",
+        f"| server RSS {result.settle_s:.0f} s after the sessions closed (MB; Streamlit drops a closed session's "
+        f"state after 120 s) | {result.rss_after_mb:.0f} | |",
         f"| wall time of the whole burst (s) | {result.wall_s:.1f} | |",
         f"| server CPU during the burst (s; {os.cpu_count()} cores × wall = "
         f"{(os.cpu_count() or 1) * result.wall_s:.0f}) | {result.server_cpu_s:.1f} | |",
@@ -443,7 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=25)
     parser.add_argument("--timeout", type=float, default=180, help="seconds one session may take before it fails")
-    parser.add_argument("--settle", type=float, default=30, help="seconds to wait before the 'after' memory reading")
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=130,
+        help="seconds before the 'after' memory reading (Streamlit drops a disconnected session after 120 s)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
     parser.add_argument("--profile", type=Path, help="sample the server's script threads; write the table here")
     args = parser.parse_args(argv)

@@ -168,7 +168,7 @@ def _session_bound_button(item: Download, key: str) -> None:
         payload = item.make()
     except Exception as exc:  # one line for the visitor; the type (never the text) for the server log
         log.error("building %s failed with %s", item.file_name, type(exc).__name__)
-        st.error("The file could not be made. Try again; if it keeps failing, the server's log says why.")
+        st.error("The file could not be made. Try again; if it keeps failing, the server's log names the error.")
         return
     mount(key=f"{key}_file", data={"file": file_payload(item, payload)}, width="content")
 
