@@ -47,7 +47,7 @@ def overview_metrics(
             "Members of the organization who used credits in the range.",
         ),
         Metric(
-            f"Non-member credits{incomplete}",
+            f"Non-member credits{' (incomplete)' if not complete else ''}",  # the note below says provisional
             fmt_credits(kpis.non_member_credits),
             None,
             "Former members, users of other organizations, public accounts and unattributed usage. "
