@@ -37,7 +37,7 @@ else:
     reconciliation.show_totals_check(page_data)
 
 st.subheader("Usernames that are not current members")
-non_members = reconciliation.non_member_table(rec)
+non_members = reconciliation.non_member_table(rec, reconciliation.external_org_names(page_data, rec))
 if non_members.empty:
     st.info("Every username in this range is a current member.")
 else:
@@ -49,6 +49,9 @@ else:
         column_config={
             "username": st.column_config.TextColumn("Username"),
             "category": st.column_config.TextColumn("Category"),
+            "user_org_name": st.column_config.TextColumn(
+                "User's org", help="The external organization's name, where ArcGIS Online gives it"
+            ),
             "user_org_id": st.column_config.TextColumn("User's org id", help="Empty for public accounts"),
             "credits": common.credits_column("Credits"),
             "num": st.column_config.NumberColumn("Operations", format="%,d"),

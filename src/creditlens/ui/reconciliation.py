@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from creditlens import reports
+from creditlens import orgnames, reports
 from creditlens.errors import CreditLensError
 from creditlens.ui.common import Metric, fmt_credits, fmt_int, plain, plural
-from creditlens.ui.data import PageData, load_org_totals
+from creditlens.ui.data import CACHE_ENTRIES, CACHE_TTL_S, PageData, generation, load_org_totals
 
 PARAMS = ()
 
@@ -54,17 +57,34 @@ def category_help_markdown() -> str:
     return "\n".join(f"- **{reports.CATEGORY_LABELS[c]}**: {reports.CATEGORY_HELP[c]}" for c in reports.CATEGORIES)
 
 
-def non_member_table(rec: reports.Reconciliation) -> pd.DataFrame:
+def non_member_table(rec: reports.Reconciliation, org_names: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """Every non-member username with its category and, for an external org the portal names, that name."""
     table = rec.non_members
+    names = org_names or {}
+    external = (table["status"] == reports.EXTERNAL).to_numpy()
+    org_ids = table["user_org_id"].astype(str)
     return pd.DataFrame(
         {
             "username": table["username"].to_numpy(),
             "category": table["status"].map(reports.CATEGORY_LABELS).to_numpy(),
-            "user_org_id": table["user_org_id"].to_numpy(),
+            "user_org_name": np.where(external, org_ids.map(lambda i: names.get(i, "")), ""),
+            "user_org_id": org_ids.to_numpy(),
             "credits": table["credits"].to_numpy(),
             "num": table["num"].to_numpy(),
         }
     )
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
+def _org_names_cached(identity_key: str, generation: int, org_ids: tuple[str, ...], _conn) -> dict[str, str]:
+    return orgnames.external_org_names(_conn, org_ids)
+
+
+def external_org_names(data: PageData, rec: reports.Reconciliation) -> dict[str, str]:
+    """The names the portal gives the external orgs in this range (asked once per identity and org)."""
+    ids = rec.table.loc[rec.table["status"] == reports.EXTERNAL, "user_org_id"].astype(str)
+    key = data.view.identity_key
+    return _org_names_cached(key, generation(key), tuple(sorted(set(ids))), data.view.conn)
 
 
 def totals_line(check: reports.TotalsCheck) -> tuple[bool, str]:
