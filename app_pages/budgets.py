@@ -31,12 +31,14 @@ if alerts.empty:
         icon=":material/check_circle:",
     )
 else:
+    alert_table = budgets.budget_table(alerts)
     st.dataframe(
-        budgets.budget_table(alerts),
+        alert_table,
         hide_index=True,
         placeholder=common.EM_DASH,
         width="stretch",
         column_config=budgets.column_config(status),
+        column_order=budgets.screen_column_order(alert_table),
     )
 
 st.subheader("Every allocation")
@@ -46,10 +48,12 @@ st.caption(
 )
 if page_data.empty:
     common.empty_notice(view)
+table = budgets.budget_table(status)
 st.dataframe(
-    budgets.budget_table(status),
+    table,
     hide_index=True,
     placeholder=common.EM_DASH,
     width="stretch",
     column_config=budgets.column_config(status),
+    column_order=budgets.screen_column_order(table),
 )

@@ -4,7 +4,7 @@ import streamlit as st
 
 from creditlens import reports
 from creditlens.ui import charts as chart_controls
-from creditlens.ui import common, data, links, overview, timeline
+from creditlens.ui import common, data, leaderboard, links, overview, timeline
 from creditlens.ui.leaderboard import column_config
 
 view = data.open_page("Overview")
@@ -29,9 +29,11 @@ with st.container(horizontal=True, vertical_alignment="center"):
 chart_controls.show(timeline.service_chart(page_data, granularity))
 
 st.subheader("Top 10 members")
+top = reports.top_members(page_data.leaderboard(), 10)
 st.dataframe(
-    reports.top_members(page_data.leaderboard(), 10),
+    top,
     hide_index=True,
+    column_order=leaderboard.screen_column_order(top),
     placeholder=common.EM_DASH,
     column_config=column_config([]),
     width="stretch",

@@ -44,6 +44,7 @@ else:
     st.dataframe(
         non_members,
         hide_index=True,
+        column_order=("username", "credits", "category", "user_org_name", "user_org_id", "num"),
         placeholder=common.EM_DASH,
         width="stretch",
         column_config={

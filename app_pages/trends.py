@@ -38,6 +38,7 @@ if user:
     st.dataframe(
         reports.member_usage(page_data.frame, user),
         hide_index=True,
+        column_order=("day", "service", "credits", "num", "stype", "etype"),
         placeholder=common.EM_DASH,
         column_config=trends.MEMBER_ROWS_CONFIG,
         width="stretch",

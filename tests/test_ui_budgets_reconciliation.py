@@ -66,3 +66,10 @@ def test_the_member_card_counts_active_members_like_overview():
     assert (counts.drop(index=reports.MEMBER)["without_usage"] == 0).all()  # only members can be idle
     table = reconciliation.category_table(rec)
     assert table["with_usage"].sum() < len(rec.table)  # idle members are not counted as users
+
+
+def test_a_phone_reads_who_how_much_and_what_is_left_first():
+    table = budgets.budget_table(status_of([("over", 100.0, -9.0)]), money=None)
+    order = budgets.screen_column_order(table)
+    assert order[:4] == ["username", "used_pct", "available", "over_by"]
+    assert sorted(order) == sorted(table.columns)

@@ -27,6 +27,15 @@ def budget_table(status: pd.DataFrame, money: Pricing | None = None) -> pd.DataF
     return add_cost_column(out, money or pricing.current(), credits="range_credits")
 
 
+#: On a phone the first columns are what is read: who, how much of the allocation, what is left.
+SCREEN_ORDER = ("username", "used_pct", "available", "over_by", "state", "assigned", "used", "range_credits")
+
+
+def screen_column_order(table: pd.DataFrame) -> list[str]:
+    first = [c for c in SCREEN_ORDER if c in table.columns]
+    return [*first, *(c for c in table.columns if c not in first)]
+
+
 def used_pct_scale(status: pd.DataFrame) -> float:
     """The bars' full length: 100 %, or the highest use when someone is past it, so 109 % and 81 % differ."""
     highest = status["used_pct"].max()

@@ -19,7 +19,7 @@ def overview_kpis(data: PageData, previous: pd.DataFrame | None) -> reports.Over
 
 PROVISIONAL_NOTE = (
     "Provisional: the range includes today (UTC), which ArcGIS Online is still counting, so today's figures "
-    "and the comparison with the previous period will still rise."
+    "will still rise, and the comparison sets this range so far against the whole previous period."
 )
 
 
