@@ -225,15 +225,18 @@ def test_refresh_bumps_only_the_current_identity():
 
 
 def test_incomplete_usage_is_marked(monkeypatch):
-    real = fetching.fetch_usage
+    real = fetching.fetch_windows_into
 
-    def partial(conn, start, end, progress=None, max_workers=3):
-        result = real(conn, start, end, progress, max_workers)
-        result.windows.append(UsageWindow(start, start))
-        result.failures.append(fetching.WindowFailure(UsageWindow(start, start), "The portal did not answer in time."))
-        return result
+    def partial(conn, windows, sink, *args, **kwargs):  # the first day of each sync never loads
+        first = windows[0]
+        rest = [UsageWindow(first.start + dt.timedelta(days=1), first.end)] if first.days > 1 else []
+        failures = real(conn, [*rest, *windows[1:]], sink, *args, **kwargs)
+        return [
+            fetching.WindowFailure(UsageWindow(first.start, first.start), "The portal did not answer in time."),
+            *failures,
+        ]
 
-    monkeypatch.setattr(fetching, "fetch_usage", partial)
+    monkeypatch.setattr(fetching, "fetch_windows_into", partial)
     at = new_app().run()
     assert_clean(at)
     assert any(shown(w.value).startswith("Incomplete:") for w in at.warning)
@@ -248,14 +251,12 @@ def test_incomplete_usage_is_marked(monkeypatch):
 
 
 def test_empty_range_shows_empty_states(monkeypatch):
-    real = fetching.fetch_usage
+    real = fetching.fetch_windows_into
 
-    def nothing(conn, start, end, progress=None, max_workers=3):
-        result = real(conn, start, end, progress, max_workers)
-        result.frame = result.frame.iloc[0:0]
-        return result
+    def nothing(conn, windows, sink, *args, **kwargs):  # every window answers, with no usage
+        return real(conn, windows, lambda w, usage, totals: sink(w, usage.iloc[0:0], totals.iloc[0:0]), *args, **kwargs)
 
-    monkeypatch.setattr(fetching, "fetch_usage", nothing)
+    monkeypatch.setattr(fetching, "fetch_windows_into", nothing)
     at = new_app().run()
     for page in PAGES:
         visit(at, page)

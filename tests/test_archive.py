@@ -291,3 +291,18 @@ def test_an_up_to_date_archive_is_read_without_the_writer_lock_or_a_request(org)
     assert report.windows == [] and report.usage_requests == report.other_requests == 0
     with pytest.raises(ArchiveBusy), archive.writing(timeout_s=1):
         ensure(archive, conn, day(-29), TODAY, today=TODAY, now=soon, lock_timeout_s=0.1)  # today is due
+
+
+def test_a_day_whose_refresh_failed_is_not_shown_as_complete(org, monkeypatch):
+    monkeypatch.setattr("creditlens.fetching.RETRY_PAUSE_S", 0.01)
+    archive = Archive(org.org_id)
+    demo = connect_demo(org=org)
+    ensure(archive, demo, day(-9), TODAY, today=TODAY, now=NOW)
+    today_window = UsageWindow(TODAY, TODAY)
+    broken = PortalConnection(demo.identity, demo.org, demo.user, FailingWindow(demo.transport, today_window.start_ms))
+    sync = ensure(archive, broken, day(-9), TODAY, today=TODAY, now=NOW + dt.timedelta(minutes=5))
+    assert [f.window for f in sync.failures] == [today_window]
+    data = read_range(archive, day(-9), TODAY, today=TODAY, sync=sync)
+    assert not data.complete and [(s.start, s.end) for s in data.missing] == [(TODAY, TODAY)]
+    assert "could not be refreshed" in data.warning() and "HTTP 502" in data.warning()
+    assert data.summary["credits"].sum() == pytest.approx(org.total_credits(day(-9), TODAY), rel=1e-12)

@@ -1,20 +1,22 @@
-"""Per-identity caches, generations and the progress workaround (ui.data), and environment defaults."""
+"""The app's data path (ui.data): every range read from the archive after ``ensure``, caches per
+identity and keyed by the exact data they were built from, where the archive lives, Sync now."""
 
 from __future__ import annotations
 
 import datetime as dt
-import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import streamlit as st
 
+from creditlens.archive import Archive
+from creditlens.archive.memory import MEMORY_ARCHIVES
+from creditlens.errors import PortalError
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.portal import Identity, PortalConnection, connect_demo
-from creditlens.ui import (
-    connection,
-    data,
-)
+from creditlens.ui import connection, data, state
+from creditlens.windows import UsageWindow
 
 TODAY = dt.date(2026, 3, 31)
 
@@ -33,15 +35,18 @@ def test_env_defaults_never_carry_the_password():
 
 @dataclass
 class CountingTransport:
-    """Answers the member list with one user named after the transport, and counts calls."""
+    """One member named after the transport, no usage, and a count of calls by path."""
 
     name: str
-    calls: int = 0
+    calls: dict = field(default_factory=dict)
 
     def post(self, path: str, params: dict[str, str]) -> dict:
-        self.calls += 1
-        if path.endswith("/users"):
+        kind = path.rsplit("/", 1)[-1]
+        self.calls[kind] = self.calls.get(kind, 0) + 1
+        if kind == "users":
             return {"users": [{"username": self.name, "fullName": self.name.title()}], "nextStart": -1}
+        if kind == "usage":
+            return {"startTime": int(params["startTime"]), "endTime": int(params["endTime"]) + 1, "data": []}
         return {"roles": [], "nextStart": -1}
 
     def relogin(self) -> None:
@@ -52,52 +57,53 @@ def _fake(url: str, org_id: str, username: str) -> PortalConnection:
     return PortalConnection(Identity(url, org_id, username), {"id": org_id}, {}, CountingTransport(username))
 
 
-@pytest.fixture
-def clean_caches():
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    monkeypatch.delenv(data.ARCHIVE_DIR_ENV, raising=False)
     st.cache_data.clear()
+    st.cache_resource.clear()
+    data._SYNCS.clear()
+    MEMORY_ARCHIVES.clear()
     yield
     st.cache_data.clear()
+    st.cache_resource.clear()
+    data._SYNCS.clear()
 
 
-def test_loader_signatures_are_keyed_by_identity_and_generation():
-    for loader in (data._usage_cached, data._org_totals_cached):
-        assert list(inspect.signature(loader).parameters) == ["identity_key", "generation", "start", "end", "_conn"]
-    assert list(inspect.signature(data._members_cached).parameters) == ["identity_key", "generation", "_conn"]
-
-
-def test_members_cache_is_per_identity(clean_caches):
+def test_members_come_from_each_identitys_own_archive():
     ada = _fake("https://a.maps.arcgis.com", "ORG1", "ada")
     bob = _fake("https://a.maps.arcgis.com", "ORG1", "bob")  # same org, another person
     assert ada.identity.cache_key != bob.identity.cache_key
     assert data.load_members(ada)["username"].tolist() == ["ada"]
     assert data.load_members(bob)["username"].tolist() == ["bob"]
-    assert data.load_members(ada)["username"].tolist() == ["ada"]  # not bob's cached frame
-    assert (ada.transport.calls, bob.transport.calls) == (2, 2)  # users + roles, once each
+    assert data.load_members(ada)["username"].tolist() == ["ada"]  # not bob's archive
+    assert data.archive_of(ada) is not data.archive_of(bob)
+    assert ada.transport.calls["users"] == bob.transport.calls["users"] == 1  # the rerun read the archive
 
 
-def test_refresh_bumps_only_one_identity(clean_caches):
+def test_refresh_syncs_only_one_identity_again():
     ada = _fake("https://a.maps.arcgis.com", "ORG1", "ada")
     bob = _fake("https://b.maps.arcgis.com", "ORG2", "bob")
     data.load_members(ada), data.load_members(bob)
-    before = data.generation(bob.identity.cache_key)
+    before_ada, before_bob = dict(ada.transport.calls), dict(bob.transport.calls)
+    generation = data.generation(bob.identity.cache_key)
     data.refresh(ada.identity.cache_key)
-    assert data.generation(bob.identity.cache_key) == before
+    assert data.generation(bob.identity.cache_key) == generation
     data.load_members(ada), data.load_members(bob)
-    assert ada.transport.calls == 4  # fetched again after its refresh
-    assert bob.transport.calls == 2  # still served from the cache
+    assert ada.transport.calls["users"] == before_ada["users"] + 1  # members and today fetched again
+    assert ada.transport.calls["usage"] > before_ada["usage"]
+    assert bob.transport.calls == before_bob  # bob's archive answered without a request
 
 
-def test_usage_cache_is_per_identity(clean_caches):
+def test_usage_is_per_identity():
     one = connect_demo(org=build_demo_org(OrgSpec(members=20, days=40, seed=1, end_day=TODAY)))
     two = connect_demo(org=build_demo_org(OrgSpec(members=20, days=40, seed=2, end_day=TODAY, url_key="other")))
     assert one.identity != two.identity
     start = TODAY - dt.timedelta(days=9)
-    first = data.load_usage(one, start, TODAY)
-    second = data.load_usage(two, start, TODAY)
-    names_one = set(first.frame["username"].astype(str)) - {""}
-    names_two = set(second.frame["username"].astype(str)) - {""}
+    names_one = set(data.load_usage(one, start, TODAY).frame["username"].astype(str)) - {""}
+    names_two = set(data.load_usage(two, start, TODAY).frame["username"].astype(str)) - {""}
     assert names_one and names_two and names_one != names_two
-    again = data.load_usage(one, start, TODAY)  # served from one's cache entry, not two's
+    again = data.load_usage(one, start, TODAY)  # one's archive, not two's
     assert set(again.frame["username"].astype(str)) - {""} == names_one
 
 
@@ -108,13 +114,85 @@ def test_generation_counter_is_per_identity():
     assert data.generation(key_a) == a0 + 1 and data.generation(key_b) == b0
 
 
-def test_progress_updates_are_kept_out_of_cache_replay():
-    from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
+# -- issue 10, item 4a: a derived cache keyed by the exact data it was built from -----------------------
+class Flaky:
+    """The demo portal, failing one usage window until ``healthy`` is set."""
 
-    token = in_cached_function.set(True)  # as inside a cached loader
-    try:
-        with data._not_replayed() as allowed:
-            assert allowed and in_cached_function.get() is False
-        assert in_cached_function.get() is True
-    finally:
-        in_cached_function.reset(token)
+    def __init__(self, inner, start_ms: int) -> None:
+        self.inner, self.start_ms, self.healthy = inner, start_ms, False
+
+    def post(self, path, params):
+        if not self.healthy and path.endswith("/usage") and params.get("startTime") == str(self.start_ms):
+            raise PortalError("The portal did not answer in time.")
+        return self.inner.post(path, params)
+
+    def relogin(self):
+        return None
+
+
+def test_a_leaderboard_from_an_incomplete_fetch_is_never_shown_for_the_complete_data(monkeypatch):
+    monkeypatch.setattr("creditlens.fetching.RETRY_PAUSE_S", 0.01)
+    org = build_demo_org(OrgSpec(members=30, days=120, seed=12, end_day=TODAY, url_key="stale"))
+    demo = connect_demo(org=org)
+    start = TODAY - dt.timedelta(days=89)
+    flaky = Flaky(demo.transport, UsageWindow(start, start).start_ms)
+    conn = PortalConnection(Identity("https://stale.example.com", org.org_id, "admin"), demo.org, demo.user, flaky)
+    view = state.View(conn, start, TODAY)
+    first = data.load_page_data(view)
+    assert not first.complete
+    short = first.leaderboard()["credits"].sum()
+    assert short < org.total_credits(start, TODAY) * 0.999
+    flaky.healthy = True
+    data._SYNCS.clear()  # the usage's own cache entry expired; the leaderboard's did not, before the fix
+    second = data.load_page_data(view)  # same identity, range and generation
+    assert second.complete and second.key != first.key
+    assert second.leaderboard()["credits"].sum() == pytest.approx(org.total_credits(start, TODAY), rel=1e-9)
+
+
+def test_page_data_built_from_a_plain_usage_result_is_keyed_by_its_content():
+    org = build_demo_org(OrgSpec(members=20, days=40, seed=3, end_day=TODAY, url_key="plain"))
+    conn = connect_demo(org=org)
+    view = state.View(conn, TODAY - dt.timedelta(days=9), TODAY)
+    usage = data.load_usage(conn, view.start, view.end)
+    members = data.load_members(conn)
+    whole = data.PageData(view, members, usage).key
+    usage.frame = usage.frame.iloc[: len(usage.frame) // 2]
+    assert data.PageData(view, members, usage).key != whole
+
+
+# -- where the archive lives ------------------------------------------------------------------------------
+def test_the_archive_folder_comes_from_secrets_then_the_environment():
+    assert data.configured_archive_dir({"archive_dir": "/srv/a"}, {data.ARCHIVE_DIR_ENV: "/env/b"}) == "/srv/a"
+    assert data.configured_archive_dir({}, {data.ARCHIVE_DIR_ENV: " /env/b "}) == "/env/b"
+    assert data.configured_archive_dir({}, {}) == ""
+
+
+def test_a_configured_folder_holds_one_file_per_org_and_the_demo_stays_in_memory(monkeypatch, tmp_path):
+    monkeypatch.setenv(data.ARCHIVE_DIR_ENV, str(tmp_path))
+    ada = _fake("https://a.maps.arcgis.com", "ORG1", "ada")
+    archive = data.archive_of(ada)
+    assert isinstance(archive, Archive) and archive.path == Path(tmp_path) / "ORG1.duckdb"
+    data.load_members(ada)
+    assert (tmp_path / "ORG1.duckdb").exists()
+    demo = connect_demo(org=build_demo_org(OrgSpec(members=10, days=10, seed=4, end_day=TODAY)))
+    assert data.archive_of(demo).in_memory and data.archive_of(demo) is data.archive_of(demo)
+
+
+def test_sync_now_is_refused_while_another_sync_of_the_org_runs(monkeypatch):
+    ada = _fake("https://a.maps.arcgis.com", "ORG9", "ada")
+    view = state.View(ada, TODAY, TODAY)
+    archive = data.archive_of(ada)
+    before = data.generation(view.identity_key)
+    with archive.writing(timeout_s=1):
+        data.sync_now(view)
+    assert st.session_state[data.SYNC_NOTICE] == data.SYNC_BUSY_HELP
+    assert data.generation(view.identity_key) == before
+    del st.session_state[data.SYNC_NOTICE]
+    data.sync_now(view)
+    assert data.generation(view.identity_key) == before + 1 and data.SYNC_NOTICE not in st.session_state
+
+
+def test_memory_archives_stay_bounded():
+    for i in range(10):
+        data.archive_of(_fake("https://a.maps.arcgis.com", "ORG1", f"user{i}"))
+    assert len(MEMORY_ARCHIVES) <= MEMORY_ARCHIVES.max_entries

@@ -22,19 +22,21 @@ class MemoryArchives:
         self._archives: OrderedDict[str, Archive] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, identity: Identity) -> Archive:
+    def get(self, identity: Identity, variant: str = "") -> Archive:
+        """The identity's archive; ``variant`` separates data that must not mix (the demo org of each day)."""
+        key = f"{identity.cache_key}|{variant}"
         with self._lock:
-            archive = self._archives.get(identity.cache_key)
+            archive = self._archives.get(key)
             if archive is None:
-                archive = self._archives[identity.cache_key] = Archive(identity.org_id or "self")
-            self._archives.move_to_end(identity.cache_key)
+                archive = self._archives[key] = Archive(identity.org_id or "self")
+            self._archives.move_to_end(key)
             while len(self._archives) > self.max_entries:
                 self._archives.popitem(last=False)
             return archive
 
-    def drop(self, identity: Identity) -> None:
+    def clear(self) -> None:
         with self._lock:
-            self._archives.pop(identity.cache_key, None)
+            self._archives.clear()
 
     def __len__(self) -> int:
         return len(self._archives)

@@ -113,9 +113,13 @@ def snapshot_days(con: duckdb.DuckDBPyConnection) -> list[dt.date]:
 def members(con: duckdb.DuckDBPyConnection, day: dt.date | None = None) -> pd.DataFrame:
     """The member snapshot of ``day`` (default: the latest), with the fetcher's columns and dtypes."""
     if day is None:
-        day = con.execute("SELECT max(snapshot_day) FROM members").fetchone()[0]
-    frame = con.execute("SELECT * FROM members WHERE snapshot_day = ? ORDER BY username", [day]).df()
-    return _member_dtypes(frame.drop(columns=["snapshot_day"]))
+        day = con.execute("SELECT max(snapshot_day) FROM members").fetchall()[0][0]
+    query = con.sql(f"SELECT * EXCLUDE (snapshot_day) FROM members WHERE snapshot_day = {_date_literal(day)}")
+    return _member_dtypes(query.order("username").to_arrow_table().to_pandas())
+
+
+def _date_literal(day: dt.date | None) -> str:
+    return "NULL" if day is None else f"DATE '{day.isoformat()}'"
 
 
 def _member_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
@@ -125,7 +129,8 @@ def _member_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
         if pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].astype("datetime64[us]")
         elif out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].fillna("").astype(str)
+            column = out[col].fillna("") if out[col].hasnans else out[col]
+            out[col] = column if column.dtype == "str" else column.astype(str)
     if "disabled" in out:
         out["disabled"] = out["disabled"].fillna(False).astype(bool)
     return out.reset_index(drop=True)

@@ -70,6 +70,7 @@ class Archive:
         self._memory_lock = MemoryWriterLock(org_id)
         self._empty: duckdb.DuckDBPyConnection | None = None
         self._guard = threading.Lock()
+        self._memory_writes = 0
         if self.directory is None:
             self._memory = duckdb.connect(":memory:", config={"threads": 2})
             migrate(self._memory)
@@ -86,6 +87,13 @@ class Archive:
     @property
     def lock_path(self) -> Path | None:
         return None if self.directory is None else self.directory / f"{self.org_id}.lock"
+
+    def version(self) -> str:
+        """Changes whenever readers may see different data: part of every derived cache's key."""
+        if self.directory is None:
+            return f"memory-{id(self)}-{self._memory_writes}"
+        published = self._published()
+        return published[-1].name if published else "empty"
 
     def sync_running(self) -> bool:
         """Whether a sync of this org holds the writer lock right now (any process, for a file)."""
@@ -104,6 +112,7 @@ class Archive:
                     yield cursor
                 finally:
                     cursor.close()
+                    self._memory_writes += 1
             return
         assert self.directory is not None and self.lock_path is not None and self.path is not None
         self.directory.mkdir(parents=True, exist_ok=True)

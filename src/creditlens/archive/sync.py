@@ -13,17 +13,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from creditlens import fetching
 from creditlens.archive import reading
 from creditlens.archive.errors import ArchiveError
 from creditlens.archive.store import Archive, SeriesIndex, coverage_map, replace_window, set_meta, write_snapshot
 from creditlens.dates import RETENTION_DAYS
-from creditlens.fetching import (
-    DEFAULT_WORKERS,
-    FetchControl,
-    WindowFailure,
-    fetch_members,
-    fetch_windows_into,
-)
+from creditlens.fetching import DEFAULT_WORKERS, FetchControl, WindowFailure
 from creditlens.portal import PortalConnection
 from creditlens.windows import MAX_WINDOW_DAYS, UsageWindow
 
@@ -235,7 +230,7 @@ def ensure(
             if on_window:
                 on_window(WindowEvent(window, done[0], len(report.windows), window.days - refreshed, refreshed))
 
-        report.failures = fetch_windows_into(counted, report.windows, write, None, max_workers, control)
+        report.failures = fetching.fetch_windows_into(counted, report.windows, write, None, max_workers, control)
         for failure in report.failures:
             done[0] += 1
             if on_window:
@@ -243,6 +238,29 @@ def ensure(
         report.usage_requests, report.other_requests = counting.usage, counting.other
         _record_sync(con, now, stamp(), report)
     return report
+
+
+def is_due(
+    archive: Archive,
+    start: dt.date,
+    end: dt.date,
+    *,
+    today: dt.date | None = None,
+    now: dt.datetime | None = None,
+    refresh_today_after: dt.timedelta = dt.timedelta(0),
+    members_max_age: dt.timedelta = STALE_AFTER,
+) -> bool:
+    """Whether ``ensure`` would fetch anything for the range (read only; no lock, no request)."""
+    now = now or utc_now()
+    today = today or now.date()
+    end = min(end, today)
+    fetch_start = max(start, oldest_fetchable(today))
+    with archive.reading() as con:
+        if _members_stale(con, today, now, members_max_age):
+            return True
+        if fetch_start > end:
+            return False
+        return bool(days_to_fetch(fetch_start, end, coverage_map(con), today, now, refresh_today_after))
 
 
 def _members_stale(con, today: dt.date, now: dt.datetime, max_age: dt.timedelta) -> bool:
@@ -256,7 +274,7 @@ def _refresh_members(con, conn: PortalConnection, today: dt.date, now: dt.dateti
     """Take today's member snapshot unless a recent one exists; the member count."""
     if not _members_stale(con, today, now, max_age):
         return int(con.execute("SELECT count(*) FROM members WHERE snapshot_day = ?", [today]).fetchone()[0])
-    members = fetch_members(conn)
+    members = fetching.fetch_members(conn)
     write_snapshot(con, today, members, now)
     report.members_refreshed = True
     return len(members)

@@ -16,6 +16,7 @@ from creditlens.windows import UsageWindow, split_windows
 PAST_RETENTION = "before this archive began and past ArcGIS Online's two-year retention"
 GAP_PAST_RETENTION = "missing from this archive and past ArcGIS Online's two-year retention"
 NOT_SYNCED = "not synced yet"
+NOT_REFRESHED = "could not be refreshed, so it shows what was archived earlier"
 
 
 @dataclass(frozen=True)
@@ -44,13 +45,11 @@ class ArchivedRange:
     end: dt.date
     missing: list[MissingSpan]
     summary: pd.DataFrame  # tidy rows summed over the range per series (day = start)
-    service_days: pd.DataFrame  # tidy rows summed per (day, stype)
     org_totals: pd.DataFrame
-    members: pd.DataFrame
-    former_members: pd.DataFrame
+    members: pd.DataFrame  # the latest snapshot (empty when read without members)
     history_start: dt.date | None
     last_synced: dt.datetime | None
-    _daily: pd.DataFrame | None = field(default=None, repr=False)
+    _lazy: dict = field(default_factory=dict, repr=False)
 
     @property
     def complete(self) -> bool:
@@ -64,14 +63,27 @@ class ArchivedRange:
         if self.complete:
             return None
         spans = "; ".join(s.label() for s in self.missing)
-        return f"Incomplete: {self.missing_days} day(s) of the range have no usage data ({spans})."
+        return f"Incomplete: {self.missing_days} day(s) of the range are missing or out of date ({spans})."
+
+    def _read_once(self, name: str, read) -> pd.DataFrame:
+        if name not in self._lazy:
+            with self.archive.reading() as con:
+                self._lazy[name] = read(con)
+        return self._lazy[name]
 
     def daily(self) -> pd.DataFrame:
         """The tidy daily rows of the range (read on first use: trends and drill-downs need days)."""
-        if self._daily is None:
-            with self.archive.reading() as con:
-                self._daily = reading.usage_frame(con, self.start, self.end)
-        return self._daily
+        return self._read_once("daily", lambda con: reading.usage_frame(con, self.start, self.end))
+
+    @property
+    def service_days(self) -> pd.DataFrame:
+        """Tidy rows summed per (day, stype) in SQL: the org's service trend without the daily rows."""
+        return self._read_once("service_days", lambda con: reading.daily_by_stype(con, self.start, self.end))
+
+    @property
+    def former_members(self) -> pd.DataFrame:
+        """Usernames the archive saw in an earlier member snapshot but not in the latest: name, last seen."""
+        return self._read_once("former_members", reading.former_members)
 
     def usage_result(self, daily: bool = True) -> UsageResult:
         """The range as the fetcher's :class:`UsageResult`, each missing span a failure with its reason."""
@@ -94,7 +106,7 @@ class ArchivedUsage(UsageResult):
             return None
         spans = "; ".join(f.describe() for f in self.failures)
         days = sum(f.window.days for f in self.failures)
-        return f"Incomplete: {days} day(s) of the range have no usage data ({spans})."
+        return f"Incomplete: {days} day(s) of the range are missing or out of date ({spans})."
 
 
 def read_range(
@@ -104,11 +116,13 @@ def read_range(
     *,
     today: dt.date | None = None,
     sync: SyncReport | None = None,
+    with_members: bool = True,
 ) -> ArchivedRange:
     """Read ``start``..``end`` (end clipped to today) and name each missing day's reason.
 
     ``sync`` is the report of the ``ensure`` that preceded the read: its failed windows give the
-    reason for days it could not fetch.
+    reason for days it could not fetch. The range's per-series sums, org totals and (unless
+    ``with_members`` is False, as for a comparison period) the member snapshot are read together.
     """
     today = today or utc_now().date()
     end = min(end, today)
@@ -117,10 +131,8 @@ def read_range(
         history_start, last_synced = reading.history(con)
         data = {
             "summary": reading.usage_by_series(con, start, end),
-            "service_days": reading.daily_by_stype(con, start, end),
             "org_totals": reading.org_totals(con, start, end),
-            "members": reading.members(con),
-            "former_members": reading.former_members(con),
+            "members": reading.members(con) if with_members else reading.members(con).iloc[:0],
         }
     missing = missing_spans(start, end, covered, today, history_start, sync)
     return ArchivedRange(archive, start, end, missing, history_start=history_start, last_synced=last_synced, **data)
@@ -143,9 +155,11 @@ def missing_spans(
     spans: list[MissingSpan] = []
     for offset in range(max(0, (end - start).days + 1)):
         day = start + dt.timedelta(days=offset)
-        if day in covered:
+        if day in covered and day not in failed:
             continue
-        if day < oldest:
+        if day in covered:  # archived earlier, but this sync's refresh failed: it may be out of date
+            reason = f"{NOT_REFRESHED} ({failed[day]})"
+        elif day < oldest:
             reason = PAST_RETENTION if history_start is None or day < history_start else GAP_PAST_RETENTION
         else:
             reason = failed.get(day, NOT_SYNCED)

@@ -1,8 +1,21 @@
-"""The pages' data: per-identity cached loaders, the view, progress, and errors shown as one line.
+"""The pages' data: every range read from the usage archive after asking it to ``ensure`` the range.
 
-Streamlit's caches are shared by every session of the process, so every loader is keyed by the
-signed-in :class:`~creditlens.portal.Identity` (``portal URL|org id|username``, never a secret) and
-by a per-identity *generation* counter. "Refresh data" bumps only that identity's generation.
+Data flows one way: portal → archive → reports → pages. The archive is a DuckDB file per org when
+one is configured (``[creditlens] archive_dir`` in secrets, or ``CREDITLENS_ARCHIVE_DIR``), else an
+in-memory one per identity; the demo org always uses one in memory.
+
+Caches, all per identity (``portal URL|org id|username``, never a secret):
+
+- what each ``ensure`` found (its failed windows give the reasons for missing days), per
+  (identity, generation, range), for ``CACHE_TTL_S``: a page rerun does not fetch again, and
+  "Refresh data" / "Retry" bump the identity's *generation*;
+- a range read back (:class:`~creditlens.archive.ArchivedRange`), keyed by the archive's version
+  and the missing days, so it can never outlive the data it was read from;
+- the leaderboard, keyed the same way: a leaderboard built from an incomplete range is never shown
+  for a complete one (issue 10, item 4a).
+
+While a range is fetched the page shows a progress bar and a Cancel button, and nothing of the
+previous run's page below them.
 """
 
 from __future__ import annotations
@@ -10,15 +23,22 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
+import secrets
 import threading
+import time
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
-from creditlens import dates, fetching, reports
+from creditlens import fetching, reports
+from creditlens.archive import Archive, ArchiveBusy, ArchivedRange, SyncReport, WindowEvent, ensure, read_range
+from creditlens.archive.memory import MEMORY_ARCHIVES
+from creditlens.archive.sync import is_due, utc_now
 from creditlens.errors import CreditLensError, redact
 from creditlens.portal import PortalConnection
 from creditlens.ui import state
@@ -30,6 +50,14 @@ log = logging.getLogger(__name__)
 
 CACHE_TTL_S = 900
 CACHE_ENTRIES = 64
+ARCHIVE_DIR_ENV = "CREDITLENS_ARCHIVE_DIR"
+#: How long a page waits for another session's sync of the same org before showing what is archived.
+LOCK_WAIT_S = 120.0
+#: A page visit fetches today again (provisional numbers) at most this often; Sync now always does.
+TODAY_REFRESH = dt.timedelta(seconds=CACHE_TTL_S)
+#: Empty slots drawn under the progress bar while fetching, over the previous run's page.
+_COVER_SLOTS = 60
+_POLL_S = 0.2
 
 SIGN_IN_HELP = (
     "Credit Lens shows who used your organization's ArcGIS Online credits, on what, and when, for any "
@@ -39,11 +67,18 @@ SIGN_IN_HELP = (
 )
 REFRESH_HELP = "Fetch this organization's data again (other people's cached data is not affected)."
 REFRESH_SHARED_HELP = "Fetch the shared organization's data again (for everyone who uses this app)."
+SYNC_NOW_HELP = "Fetch the days ArcGIS Online may still revise (today and the last 3 days) into the archive now."
+SYNC_BUSY_HELP = "A sync of this organization is running; Sync now is available again when it has finished."
+
+# Session-state keys of this module
+SYNC_JOB = "cl_sync_job"  # the fetch this session is waiting for (so Cancel can reach it)
+SYNC_NOTICE = "cl_sync_notice"  # the last Sync now's outcome, shown once
 
 
 # -- per-identity generations ---------------------------------------------------------------------
 _GEN_LOCK = threading.Lock()
 _GENERATIONS: dict[str, int] = {}
+_FORCED: set[str] = set()  # identities whose next ensure also refreshes today and the member list
 
 
 def generation(identity_key: str) -> int:
@@ -60,8 +95,62 @@ def bump_generation(identity_key: str) -> int:
 
 
 def refresh(identity_key: str) -> None:
-    """The "Refresh data" callback: only this identity's cached data is fetched again."""
+    """The "Refresh data" callback: this identity's data is synced again, today included."""
+    with _GEN_LOCK:
+        _FORCED.add(identity_key)
     bump_generation(identity_key)
+
+
+def forget_archives() -> None:
+    """Drop every in-memory archive and what the syncs found (for tests, and a process's fresh start)."""
+    MEMORY_ARCHIVES.clear()
+    with _SYNC_LOCK:
+        _SYNCS.clear()
+
+
+def _take_forced(identity_key: str) -> bool:
+    with _GEN_LOCK:
+        forced = identity_key in _FORCED
+        _FORCED.discard(identity_key)
+        return forced
+
+
+# -- where the archive lives ------------------------------------------------------------------------
+def configured_archive_dir(secrets_section: Mapping | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """``archive_dir`` of the ``[creditlens]`` secrets, else ``CREDITLENS_ARCHIVE_DIR``; "" for none."""
+    section = secrets_section if secrets_section is not None else _secrets_section()
+    value = str((section or {}).get("archive_dir") or "").strip()
+    if not value:
+        value = str((environ if environ is not None else os.environ).get(ARCHIVE_DIR_ENV) or "").strip()
+    return value
+
+
+def _secrets_section() -> Mapping:
+    try:
+        return dict(st.secrets.get("creditlens") or {})
+    except Exception:  # no secrets file at all is the usual case
+        return {}
+
+
+@st.cache_data(show_spinner=False)
+def _memory_epoch() -> str:
+    """A token that changes whenever Streamlit's data caches are cleared: an in-memory archive is a
+    cache too, so it goes with them."""
+    return secrets.token_hex(8)
+
+
+def archive_of(conn: PortalConnection) -> Archive:
+    """The connection's archive: a file under the configured folder, else in memory per identity.
+
+    The demo org is rebuilt every UTC day, so each day's demo gets its own in-memory archive.
+    """
+    identity = conn.identity
+    if identity.portal_url.startswith("demo://"):
+        return MEMORY_ARCHIVES.get(identity, variant=f"{_memory_epoch()}|{utc_now().date().isoformat()}")
+    directory = configured_archive_dir()
+    if directory:
+        return Archive(identity.org_id, directory)
+    return MEMORY_ARCHIVES.get(identity, variant=_memory_epoch())
 
 
 # -- the view ---------------------------------------------------------------------------------------
@@ -83,146 +172,263 @@ def require_view() -> View:
     return view
 
 
-# -- progress across windows ------------------------------------------------------------------------
-_progress = threading.local()
+# -- syncing a range --------------------------------------------------------------------------------
+_SYNC_LOCK = threading.Lock()
+_SYNCS: OrderedDict[tuple, tuple[float, SyncReport]] = OrderedDict()
 
 
-def _report_progress(done: int, total: int) -> None:
-    sink = getattr(_progress, "sink", None)
-    if sink is not None:
-        sink(done, total)
+def _remember(key: tuple, report: SyncReport) -> None:
+    with _SYNC_LOCK:
+        _SYNCS[key] = (time.monotonic(), report)
+        _SYNCS.move_to_end(key)
+        while len(_SYNCS) > 4 * CACHE_ENTRIES:
+            _SYNCS.popitem(last=False)
 
 
-@contextlib.contextmanager
-def _not_replayed() -> Iterator[bool]:
-    """Let a progress bar update from inside a cached function without being recorded for replay.
+def _recalled(key: tuple) -> SyncReport | None:
+    with _SYNC_LOCK:
+        found = _SYNCS.get(key)
+    if found is None or time.monotonic() - found[0] > CACHE_TTL_S:
+        return None
+    return found[1]
 
-    ``st.cache_data`` records elements drawn while it computes and replays them on a cache hit; a
-    placeholder made outside the function cannot be replayed (CacheReplayClosureError, streamlit#10025).
-    The bar is only meaningful while fetching, so we step outside the recording for it. If Streamlit's
-    internals move, the bar is skipped (yields False) rather than risking a replay error.
+
+@dataclass
+class SyncJob:
+    """One ensure running in a worker thread while the page shows its progress."""
+
+    key: tuple
+    cancel: threading.Event = field(default_factory=threading.Event)
+    done: int = 0
+    total: int = 0
+    report: SyncReport | None = None
+    error: BaseException | None = None
+    thread: threading.Thread | None = None
+
+    def tick(self, event: WindowEvent) -> None:
+        self.done, self.total = event.done, event.total
+
+    def finished(self, timeout_s: float = 0.0) -> bool:
+        if self.thread is not None:
+            self.thread.join(timeout_s)
+        return self.thread is None or not self.thread.is_alive()
+
+
+def cancel_loading() -> None:
+    """The Cancel button's callback: stop this session's fetch; what loaded stays archived."""
+    job = st.session_state.get(SYNC_JOB)
+    if job is not None:
+        job.cancel.set()
+
+
+def sync_range(conn: PortalConnection, start: dt.date, end: dt.date, text: str, force: bool = False) -> SyncReport:
+    """Ask the archive to ensure the range: at most once per identity, generation and range per TTL."""
+    identity_key = conn.identity.cache_key
+    force = _take_forced(identity_key) or force
+    key = (identity_key, generation(identity_key), archive_of(conn).in_memory and _memory_epoch(), start, end)
+    previous = st.session_state.get(SYNC_JOB)
+    if previous is not None and not previous.finished():
+        if previous.key != key:
+            previous.cancel.set()  # the range changed while it loaded: the new one comes first
+        if previous.finished(timeout_s=10) and previous.report is not None:
+            _remember(previous.key, previous.report)
+    recalled = None if force else _recalled(key)
+    if recalled is not None:
+        return recalled
+    archive = archive_of(conn)
+    refresh_today = dt.timedelta(0) if force else TODAY_REFRESH
+    members_age = dt.timedelta(0) if force else dt.timedelta(hours=1)
+    if not is_due(archive, start, end, refresh_today_after=refresh_today, members_max_age=members_age):
+        report = SyncReport(start, min(end, utc_now().date()))
+    else:
+        report = _sync_with_progress(archive, conn, key, start, end, text, refresh_today, members_age)
+    _remember(key, report)
+    return report
+
+
+def _sync_with_progress(archive, conn, key, start, end, text, refresh_today, members_age) -> SyncReport:
+    job = SyncJob(key)
+
+    def work() -> None:
+        try:
+            job.report = ensure(
+                archive,
+                conn,
+                start,
+                end,
+                on_window=job.tick,
+                control=fetching.FetchControl(cancel=job.cancel),
+                lock_timeout_s=LOCK_WAIT_S,
+                refresh_today_after=refresh_today,
+                members_max_age=members_age,
+            )
+        except BaseException as exc:  # handed to the page, which shows it as one line
+            job.error = exc
+
+    job.thread = threading.Thread(target=work, name="creditlens-sync", daemon=True)
+    st.session_state[SYNC_JOB] = job
+    job.thread.start()
+    bar = st.empty()
+    cancel = st.empty()
+    cancel.button("Cancel", key=f"cl_cancel_{start}_{end}", icon=":material/close:", on_click=cancel_loading)
+    _cover_previous_run()
+    while not job.finished(timeout_s=_POLL_S):
+        label = f"{text}: {job.done} of {job.total} windows" if job.total else f"{text}: checking the archive"
+        bar.progress(job.done / job.total if job.total else 0.0, text=label)
+    bar.empty()
+    cancel.empty()
+    if isinstance(job.error, ArchiveBusy):
+        st.info(plain(f"{job.error} Showing what the archive holds."), icon=":material/hourglass_top:")
+        return SyncReport(start, end)
+    if job.error is not None:
+        raise job.error
+    assert job.report is not None
+    return job.report
+
+
+def _cover_previous_run() -> None:
+    """Empty slots over what the previous run drew below this point.
+
+    Streamlit keeps showing a run's elements, faded, until the next run draws over them; while a
+    new range loads, that would be the old range's numbers under the new range's caption.
     """
-    try:
-        from streamlit.runtime.scriptrunner_utils.script_run_context import in_cached_function
-    except ImportError:  # pragma: no cover - a different Streamlit layout
-        yield False
-        return
-    token = in_cached_function.set(False)
-    try:
-        yield True
-    finally:
-        in_cached_function.reset(token)
+    for _ in range(_COVER_SLOTS):
+        st.empty()
 
 
-@contextlib.contextmanager
-def _progress_bar(text: str) -> Iterator[None]:
-    placeholder = st.empty()
-
-    def update(done: int, total: int) -> None:
-        with _not_replayed() as allowed:
-            if allowed:
-                fraction = done / total if total else 1.0
-                placeholder.progress(fraction, text=f"{text}: {done} of {total} windows of up to 60 days")
-
-    _progress.sink = update
-    try:
-        yield
-    finally:
-        _progress.sink = None
-        placeholder.empty()
+# -- reading a range --------------------------------------------------------------------------------
+def _missing_key(report: SyncReport) -> tuple:
+    return tuple((f.window.start, f.window.end, f.message) for f in report.failures)
 
 
-# -- cached loaders -----------------------------------------------------------------------------------
-@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
-def _members_cached(identity_key: str, generation: int, _conn: PortalConnection) -> pd.DataFrame:
-    return fetching.fetch_members(_conn)
-
-
-@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
-def _usage_cached(
-    identity_key: str, generation: int, start: dt.date, end: dt.date, _conn: PortalConnection
-) -> fetching.UsageResult:
-    return fetching.fetch_usage(_conn, start, end, progress=_report_progress)
-
-
-@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
-def _org_totals_cached(
-    identity_key: str, generation: int, start: dt.date, end: dt.date, _conn: PortalConnection
-) -> pd.DataFrame:
-    return fetching.fetch_org_totals(_conn, start, end)
-
-
-@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
-def _leaderboard_cached(
+@st.cache_resource(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
+def _read_cached(
     identity_key: str,
-    generation: int,
+    version: str,
     start: dt.date,
     end: dt.date,
-    _usage: pd.DataFrame,
-    _members: pd.DataFrame,
-    org_id: str,
-) -> pd.DataFrame:
-    return reports.leaderboard(_usage, _members, org_id)
+    missing: tuple,
+    with_members: bool,
+    _archive: Archive,
+    _sync: SyncReport,
+) -> ArchivedRange:
+    return read_range(_archive, start, end, sync=_sync, with_members=with_members)
+
+
+def load_range(
+    conn: PortalConnection, start: dt.date, end: dt.date, text: str = "Loading usage", with_members: bool = True
+) -> ArchivedRange:
+    """The range from the identity's archive, synced first (with a progress bar when it fetches)."""
+    report = sync_range(conn, start, end, text)
+    archive = archive_of(conn)
+    key = conn.identity.cache_key
+    return _read_cached(key, archive.version(), start, end, _missing_key(report), with_members, archive, report)
+
+
+def data_key(data: ArchivedRange) -> tuple:
+    """Exactly which data a range holds: the archive's version, the range and its missing days."""
+    missing = tuple((s.start, s.end, s.reason) for s in data.missing)
+    return (data.archive.version(), data.start, data.end, missing)
 
 
 def load_members(conn: PortalConnection) -> pd.DataFrame:
-    key = conn.identity.cache_key
-    return _members_cached(key, generation(key), conn)
+    """The latest member snapshot (today's range is synced first, which takes one when none is fresh)."""
+    today = utc_now().date()
+    return load_range(conn, today, today, "Loading members").members
 
 
 def load_usage(
     conn: PortalConnection, start: dt.date, end: dt.date, text: str = "Loading usage"
 ) -> fetching.UsageResult:
-    """Usage for a range, from the identity's cache or fetched with a progress bar across windows."""
-    key = conn.identity.cache_key
-    with _progress_bar(text):
-        return _usage_cached(key, generation(key), start, end, conn)
+    """Usage for a range, with each missing span named as a failure with its reason."""
+    return load_range(conn, start, end, text).usage_result()
 
 
 def load_org_totals(conn: PortalConnection, start: dt.date, end: dt.date) -> pd.DataFrame:
-    key = conn.identity.cache_key
-    return _org_totals_cached(key, generation(key), start, end, conn)
+    """The org-wide totals by stype, archived beside the usage: the add-up check runs on them."""
+    return load_range(conn, start, end).org_totals
 
 
-@dataclass
 class PageData:
-    view: View
-    members: pd.DataFrame
-    usage: fetching.UsageResult
+    """What a data page shows: the view's members and usage, read from one archive state."""
+
+    def __init__(
+        self,
+        view: View,
+        members: pd.DataFrame,
+        usage: fetching.UsageResult | None = None,
+        archived: ArchivedRange | None = None,
+    ) -> None:
+        if usage is None and archived is None:
+            raise ValueError("PageData needs the usage or the archived range")
+        self.view, self.members, self.archived, self._usage = view, members, archived, usage
+
+    @property
+    def usage(self) -> fetching.UsageResult:
+        if self._usage is None:
+            assert self.archived is not None
+            self._usage = self.archived.usage_result()
+        return self._usage
 
     @property
     def frame(self) -> pd.DataFrame:
+        """The tidy daily rows (trends and drill-downs need the days)."""
         return self.usage.frame
 
     @property
+    def summary(self) -> pd.DataFrame:
+        """The same usage summed per series over the range: enough for every report without days."""
+        return self.archived.summary if self.archived is not None else self.usage.frame
+
+    @property
     def complete(self) -> bool:
-        return self.usage.complete
+        return self.archived.complete if self.archived is not None else self.usage.complete
 
     @property
     def warning(self) -> str | None:
-        return self.usage.warning()
+        return self.archived.warning() if self.archived is not None else self.usage.warning()
 
     @property
     def empty(self) -> bool:
-        return self.usage.frame.empty
+        return self.summary.empty
+
+    @property
+    def key(self) -> tuple:
+        """Exactly the data this page holds, completeness included: every derived cache's key."""
+        if self.archived is not None:
+            return data_key(self.archived)
+        frame_hash = int(pd.util.hash_pandas_object(self.usage.frame, index=False).sum()) if len(self.frame) else 0
+        members_hash = int(pd.util.hash_pandas_object(self.members.astype(str), index=False).sum())
+        failures = tuple(f.describe() for f in self.usage.failures)
+        return (self.view.start, self.view.end, frame_hash, members_hash, failures)
 
     def leaderboard(self) -> pd.DataFrame:
-        key = self.view.identity_key
-        return _leaderboard_cached(
-            key, generation(key), self.view.start, self.view.end, self.frame, self.members, self.view.org_id
-        )
+        return _leaderboard_cached(self.view.identity_key, self.key, self.summary, self.members, self.view.org_id)
+
+    def totals_check(self) -> reports.TotalsCheck:
+        """ "per-user + unattributed = org total", on the archived org totals of the same range."""
+        if self.archived is not None:
+            return reports.totals_check(self.summary, self.archived.org_totals)
+        return reports.totals_check(self.frame, load_org_totals(self.view.conn, self.view.start, self.view.end))
+
+
+@st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
+def _leaderboard_cached(
+    identity_key: str, data_key: tuple, _usage: pd.DataFrame, _members: pd.DataFrame, org_id: str
+) -> pd.DataFrame:
+    return reports.leaderboard(_usage, _members, org_id)
 
 
 def load_page_data(view: View) -> PageData:
     """Members and usage for the view; a load error is shown as one line and stops the page."""
     with friendly_errors("Could not load data from the organization"):
-        members = load_members(view.conn)
-        usage = load_usage(view.conn, view.start, view.end)
-    return PageData(view, members, usage)
+        archived = load_range(view.conn, view.start, view.end)
+    archive_status(view, archived)
+    return PageData(view, archived.members, archived=archived)
 
 
 def open_data_page(title: str) -> tuple[View, PageData]:
-    """The opening every data page shares: the view, its header, its data and any missing-windows notice."""
+    """The opening every data page shares: the view, its header, its data and any missing-days notice."""
     view = open_page(title)
     data = load_page_data(view)
     incomplete_notice(data)
@@ -238,23 +444,53 @@ def open_page(title: str) -> View:
 
 
 def load_previous_usage(view: View) -> tuple[pd.DataFrame | None, str | None]:
-    """The previous period's usage for the comparison, or None with the reason it is missing."""
+    """The previous period's usage (summed per series) for the comparison, or None with the reason.
+
+    The archive serves it even past ArcGIS Online's retention where it covers those days.
+    """
     start, end = reports.previous_period(view.start, view.end)
-    if start < dates.oldest_day():
-        return None, "The previous period reaches past the two years ArcGIS Online keeps."
     try:
-        result = load_usage(view.conn, start, end, "Loading the previous period")
+        previous = load_range(view.conn, start, end, "Loading the previous period", with_members=False)
     except CreditLensError as exc:
         return None, f"The previous period could not be loaded: {exc}"
-    if not result.complete:
-        return None, "The previous period could not be loaded completely, so there is no comparison."
-    return result.frame, None
+    if not previous.complete:
+        return None, f"The previous period is not complete, so there is no comparison. {previous.warning()}"
+    return previous.summary, None
 
 
 def load_totals_check(data: PageData) -> reports.TotalsCheck:
-    """ "per-user + unattributed = org total", the org total from a second, org-wide query."""
-    org_totals = load_org_totals(data.view.conn, data.view.start, data.view.end)
-    return reports.totals_check(data.frame, org_totals)
+    """ "per-user + unattributed = org total", the org total from the archived org-wide query."""
+    return data.totals_check()
+
+
+# -- the archive's line on every data page ----------------------------------------------------------
+def sync_now(view: View) -> None:
+    """The Sync now callback: fetch the unsettled days of this range now (refused while a sync runs)."""
+    archive = archive_of(view.conn)
+    if archive.sync_running():
+        st.session_state[SYNC_NOTICE] = SYNC_BUSY_HELP
+        return
+    refresh(view.identity_key)
+
+
+def archive_status(view: View, archived: ArchivedRange) -> None:
+    """ "History from <first day> · last synced <time> UTC" and the Sync now button, as plain text."""
+    archive = archive_of(view.conn)
+    busy = archive.sync_running()
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.caption(plain(archived.history_caption()))
+        st.button(
+            "Sync now",
+            key="cl_sync_now",
+            icon=":material/sync:",
+            help=SYNC_BUSY_HELP if busy else SYNC_NOW_HELP,
+            disabled=busy,
+            on_click=sync_now,
+            args=(view,),
+        )
+    notice = st.session_state.pop(SYNC_NOTICE, None)
+    if notice:
+        st.info(plain(notice), icon=":material/hourglass_top:")
 
 
 # -- errors -------------------------------------------------------------------------------------------
@@ -279,7 +515,7 @@ def log_unexpected(what: str, exc: BaseException) -> None:
 
 
 def incomplete_notice(data: PageData, key: str = "retry") -> None:
-    """The missing-windows warning and a retry button, when the usage is incomplete."""
+    """The missing-days warning and a retry button, when the usage is incomplete."""
     if data.complete:
         return
     st.warning(plain(data.warning), icon=":material/warning:")
