@@ -247,6 +247,7 @@ class LoadResult:
     cold_first_s: float | None  # one session on the freshly started server, before the burst
     load_before: float  # the machine's 1-minute load average before and after the burst
     load_after: float
+    later_bursts: list[tuple[float | None, float]] = field(default_factory=list)  # (median s, RSS after MB)
 
     @property
     def median_s(self) -> float:
@@ -257,7 +258,9 @@ class LoadResult:
         return max(self.times_s) if self.times_s else float("nan")
 
 
-def measure(sessions: int, timeout_s: float, settle_s: float, profile: Path | None = None) -> LoadResult:
+def measure(
+    sessions: int, timeout_s: float, settle_s: float, profile: Path | None = None, bursts: int = 1
+) -> LoadResult:
     server = Server(profile).start()
     try:
         # A deployment is warm when visitors arrive: one session first pays for imports and the
@@ -278,6 +281,11 @@ def measure(sessions: int, timeout_s: float, settle_s: float, profile: Path | No
         load_after = os.getloadavg()[0]
         time.sleep(settle_s)  # closed sessions are dropped and collected; then memory is read again
         after = server.rss_mb()
+        later: list[tuple[float | None, float]] = []  # (median, RSS after) of each further burst
+        for _ in range(bursts - 1):
+            again = [t for t in asyncio.run(run_sessions(f"{server.url}/leaderboard", sessions, timeout_s)) if t]
+            time.sleep(settle_s)
+            later.append((statistics.median(again) if again else None, server.rss_mb()))
         done = [t for t in times if t is not None]
         return LoadResult(
             sessions,
@@ -293,6 +301,7 @@ def measure(sessions: int, timeout_s: float, settle_s: float, profile: Path | No
             cold_first,
             load_before,
             load_after,
+            later,
         )
     finally:
         server.stop()
@@ -342,6 +351,11 @@ def section(result: LoadResult, profile: Path | None = None) -> str:
         f"| server RSS peak during (MB) | {result.rss_peak_mb:.0f} | |",
         f"| server RSS {result.settle_s:.0f} s after the sessions closed (MB; Streamlit drops a closed session's "
         f"state after 120 s) | {result.rss_after_mb:.0f} | |",
+        *(
+            f"| burst {n}: median (s) / server RSS {result.settle_s:.0f} s after it (MB) | {_seconds(median)} / "
+            f"{rss:.0f} | no growth from burst to burst |"
+            for n, (median, rss) in enumerate(result.later_bursts, start=2)
+        ),
         f"| wall time of the whole burst (s) | {result.wall_s:.1f} | |",
         f"| server CPU during the burst (s; {os.cpu_count()} cores × wall = "
         f"{(os.cpu_count() or 1) * result.wall_s:.0f}) | {result.server_cpu_s:.1f} | |",
@@ -451,9 +465,10 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds before the 'after' memory reading (Streamlit drops a disconnected session after 120 s)",
     )
     parser.add_argument("--no-write", action="store_true", help="print the section instead of writing the doc")
+    parser.add_argument("--bursts", type=int, default=2, help="bursts in a row, to see whether memory grows")
     parser.add_argument("--profile", type=Path, help="sample the server's script threads; write the table here")
     args = parser.parse_args(argv)
-    result = measure(args.sessions, args.timeout, args.settle, args.profile)
+    result = measure(args.sessions, args.timeout, args.settle, args.profile, args.bursts)
     text = section(result, args.profile)
     print(text)
     if not args.no_write:
