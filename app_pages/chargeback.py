@@ -2,8 +2,6 @@
 
 import streamlit as st
 
-from creditlens import chargeback as cb
-from creditlens.money import format_money
 from creditlens.ui import chargeback, charts, common, data, links, pricing
 
 view, page_data = data.open_data_page("Chargeback")
@@ -18,27 +16,27 @@ with st.container(border=True):
         format_func=chargeback.source_label,
         required=True,
     )
-    centers = chargeback.cost_centers(view, page_data.members, source or cb.ROLE)
+    centers = chargeback.cost_centers(view, page_data.members, source or chargeback.ROLE)
 links.sync_page_params(chargeback.PARAMS)
 if centers is None:
     st.stop()
 
 with data.friendly_errors("Could not load the organization's total"):
     org_totals = data.load_org_totals(view.conn, view.start, view.end)
-charge = chargeback.load_chargeback(view, page_data, centers, money, float(org_totals["credits"].sum()))
+charge = chargeback.load_chargeback(view, page_data, centers, money, chargeback.org_total(org_totals))
 incomplete = "" if page_data.complete else " (incomplete)"
 metrics = [
     common.Metric(f"Credits in range{incomplete}", common.fmt_credits(charge.total_credits)),
     common.Metric(
         f"Cost in range{incomplete}",
-        format_money(charge.total_cost, money.currency) if money.priced else common.EM_DASH,
+        chargeback.format_money(charge.total_cost, money.currency) if money.priced else common.EM_DASH,
         None,
         money.describe() if money.priced else "Set a credit price in the sidebar to see costs.",
     ),
     common.Metric("Cost centers", common.fmt_int(len(centers.names))),
     common.Metric(
         "Members with no cost center",
-        common.fmt_int(int(charge.table.loc[charge.table["line_kind"] == cb.NO_COST_CENTER, "member_count"].sum())),
+        common.fmt_int(chargeback.members_without_cost_center(charge)),
     ),
 ]
 common.show_metrics(metrics, arrows=False)
@@ -88,18 +86,18 @@ st.dataframe(
     width="stretch",
 )
 
-trend = cb.monthly_trend(charge)
-if not trend.empty and trend["credits"].sum() > 0:
+trend = chargeback.monthly_trend(charge)
+if chargeback.has_usage(trend):
     st.subheader("By month")
     st.caption("UTC months; the range's first and last months may be partial.")
-    charts.show(cb.monthly_chart(trend))
+    charts.show(chargeback.monthly_chart(trend))
 
 st.subheader("Members of one line")
 drill_key = chargeback.scoped_key("drill", view)
 names = list(charge.table["cost_center"])
 links.keep_valid(drill_key, names, names[0])
 line = st.selectbox("Line", names, key=drill_key)
-members = cb.line_members(charge, page_data.members, line)
+members = chargeback.line_members(charge, page_data.members, line)
 st.caption(common.plural(len(members), "username"))
 common.download_buttons(
     common.downloads(
