@@ -70,8 +70,8 @@ def check_own_download(page, org: Org, other: Org, rows: int) -> None:
     file_name, csv_rows = download_csv(page)
     assert file_name.startswith(f"creditlens_{org.file_slug}_")
     assert len(csv_rows) == rows
-    usernames = [r["username"] for r in csv_rows]
-    assert all(org.key in r["username"] for r in csv_rows if r["status"] == "Member")
+    usernames = [r["Username"] for r in csv_rows]  # the app's downloads have human headers
+    assert all(org.key in r["Username"] for r in csv_rows if r["Status"] == "Member")
     assert not [name for name in usernames if other.key in name.lower()]
 
 
