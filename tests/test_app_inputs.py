@@ -274,7 +274,7 @@ def test_app_sign_in_leaks_no_password_or_token(emulator, orgs, caplog, tmp_path
             assert not at.exception and not at.error, page
     finally:
         tempfile.tempdir = None
-    secrets = [sentinel, *emulator._tokens]
+    secrets = [sentinel, *emulator.issued_secrets()]
     seen = "\n".join([repr(at.session_state.to_dict()), repr(dict(at.query_params)), repr(at._tree), caplog.text])
     for secret in secrets:
         assert secret not in seen

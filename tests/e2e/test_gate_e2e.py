@@ -128,7 +128,7 @@ def test_no_password_or_token_reaches_the_browser(browser, gated_server, emulato
     finally:
         context.close()
 
-    tokens = list(emulator._tokens) + list(emulator._refresh) + list(emulator._codes)
+    tokens = emulator.issued_secrets()
     assert tokens, "the shared connection should have signed in to the emulator"
     everything = b"\n".join(received)
     assert ORG.encode() in b"\n".join(frames)  # the recording did capture the org's data as it was sent
