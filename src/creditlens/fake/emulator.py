@@ -292,19 +292,6 @@ class PortalEmulator:
         """Every live token, refresh token and authorization code (for secret scans in tests)."""
         return self.auth.issued_secrets()
 
-    # Read-only views kept for older secret scans; prefer issued_tokens() / issued_secrets().
-    @property
-    def _tokens(self) -> list[str]:
-        return self.auth.issued_tokens()
-
-    @property
-    def _refresh(self) -> list[str]:
-        return self.auth.issued_refresh_tokens()
-
-    @property
-    def _codes(self) -> list[str]:
-        return self.auth.issued_codes()
-
 
 def main(argv: list[str] | None = None) -> int:
     """``creditlens emulator`` (see :mod:`creditlens.fake.command`)."""
