@@ -80,7 +80,7 @@ def test_only_missing_and_stale_days_are_planned_in_windows_of_at_most_the_limit
 
 def test_windows_shrink_with_the_org_so_one_decoded_reply_stays_bounded():
     assert sync_window_days(300) == 60
-    assert 20 <= sync_window_days(10_000) <= 35
+    assert 10 <= sync_window_days(10_000) <= 30
     assert 1 <= sync_window_days(50_000) < sync_window_days(10_000)
 
 

@@ -196,3 +196,50 @@ def test_memory_archives_stay_bounded():
     for i in range(10):
         data.archive_of(_fake("https://a.maps.arcgis.com", "ORG1", f"user{i}"))
     assert len(MEMORY_ARCHIVES) <= MEMORY_ARCHIVES.max_entries
+
+
+# -- issue 10, item 10: a Cancel while loading, and nothing of the previous run under the new caption ----------
+class CancelOnFirstUsage:
+    """The demo portal; the first usage request presses Cancel, as a person would mid-load."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.usage_calls = inner, 0
+
+    def post(self, path, params):
+        if path.endswith("/usage"):
+            self.usage_calls += 1
+            if self.usage_calls == 1:
+                data.cancel_loading()
+        return self.inner.post(path, params)
+
+    def relogin(self):
+        return None
+
+
+def test_cancel_stops_the_load_and_the_page_names_the_days_not_loaded(monkeypatch):
+    org = build_demo_org(OrgSpec(members=30, days=400, seed=13, end_day=TODAY, url_key="cancel"))
+    demo = connect_demo(org=org)
+    portal = CancelOnFirstUsage(demo.transport)
+    conn = PortalConnection(Identity("https://cancel.example.com", org.org_id, "admin"), demo.org, demo.user, portal)
+    view = state.View(conn, TODAY - dt.timedelta(days=364), TODAY)
+    page = data.load_page_data(view)
+    assert not page.complete
+    assert "Cancelled before this window had loaded" in page.warning
+    assert portal.usage_calls < 2 * 7  # the other windows of the year were never asked for
+
+
+def test_a_load_covers_what_the_previous_run_drew_below_it(monkeypatch):
+    org = build_demo_org(OrgSpec(members=20, days=60, seed=14, end_day=TODAY, url_key="cover"))
+    demo = connect_demo(org=org)
+    conn = PortalConnection(
+        Identity("https://cover.example.com", org.org_id, "admin"), demo.org, demo.user, demo.transport
+    )
+    slots = []
+    real_empty = st.empty
+    monkeypatch.setattr(st, "empty", lambda: slots.append(1) or real_empty())
+    view = state.View(conn, TODAY - dt.timedelta(days=29), TODAY)
+    data.load_page_data(view)  # fetches: the old page must not stay visible under the new caption
+    assert len(slots) >= data._COVER_SLOTS
+    slots.clear()
+    data.load_page_data(view)  # archived already: nothing drawn, nothing to cover
+    assert slots == []

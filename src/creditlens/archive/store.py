@@ -37,7 +37,7 @@ PUBLISHED_DIR = ".published"
 #: Published copies kept besides the newest, for readers that opened one just before a publish.
 KEEP_PUBLISHED = 1
 #: DuckDB's own memory while a sync writes: its buffers, not our frames (those are bounded by windows).
-WRITER_MEMORY_LIMIT = "256MB"
+WRITER_MEMORY_LIMIT = "64MB"
 _ORG_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 

@@ -7,8 +7,10 @@ after it settled is final and never fetched again. Stale days are replaced, neve
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import datetime as dt
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,9 +31,9 @@ STALE_AFTER = dt.timedelta(hours=1)
 #: How long a second sync of the same org waits for the first before giving up.
 DEFAULT_LOCK_WAIT_S = 30.0
 #: (row, bucket) points per usage window while syncing. A decoded reply costs about 400 bytes per
-#: point, so this keeps a window under ~200 MB of Python objects: a 10k-member org gets ~30-day
-#: windows and sync stays under its 600 MB target, a small org keeps the 60-day maximum.
-SYNC_POINT_BUDGET = 500_000
+#: point, so this keeps a window around 120 MB of Python objects: a 10k-member org gets 17-day
+#: windows (sync peak measured in docs/performance.md), a small org keeps the 60-day maximum.
+SYNC_POINT_BUDGET = 300_000
 #: Usage rows per member in a reply grouped by user, stype and etype (measured on the demo org).
 ROWS_PER_MEMBER = 1.7
 
@@ -223,6 +225,8 @@ def ensure(
                 replace_window(cursor, series, window, usage, totals, stamp())
             finally:
                 cursor.close()
+            del usage, totals
+            release_freed_memory()
             refreshed = sum(1 for d in _days(window) if d in coverage)
             report.days_refreshed += refreshed
             report.days_added += window.days - refreshed
@@ -278,6 +282,25 @@ def _refresh_members(con, conn: PortalConnection, today: dt.date, now: dt.dateti
     write_snapshot(con, today, members, now)
     report.members_refreshed = True
     return len(members)
+
+
+def release_freed_memory() -> None:
+    """Hand memory freed by a window's decoded reply back to the system before the next one lands.
+
+    glibc keeps freed blocks in its arenas (one per thread), so without this the peak grows window
+    by window as each reply lands in a different part of the heap; elsewhere this does nothing.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 def _record_sync(con, started: dt.datetime, finished: dt.datetime, report: SyncReport) -> None:
