@@ -55,6 +55,8 @@ ARCHIVE_DIR_ENV = "CREDITLENS_ARCHIVE_DIR"
 LOCK_WAIT_S = 120.0
 #: A page visit fetches today again (provisional numbers) at most this often; Sync now always does.
 TODAY_REFRESH = dt.timedelta(seconds=CACHE_TTL_S)
+#: A page takes one member snapshot per UTC day (today's, if a sync has not taken it); Sync now takes a new one.
+MEMBERS_REFRESH = dt.timedelta(days=1)
 #: Empty slots drawn under the progress bar while fetching, over the previous run's page.
 _COVER_SLOTS = 60
 _POLL_S = 0.2
@@ -237,7 +239,7 @@ def sync_range(conn: PortalConnection, start: dt.date, end: dt.date, text: str, 
         return recalled
     archive = archive_of(conn)
     refresh_today = dt.timedelta(0) if force else TODAY_REFRESH
-    members_age = dt.timedelta(0) if force else dt.timedelta(hours=1)
+    members_age = dt.timedelta(0) if force else MEMBERS_REFRESH
     if not is_due(archive, start, end, refresh_today_after=refresh_today, members_max_age=members_age):
         report = SyncReport(start, min(end, utc_now().date()))
     else:
