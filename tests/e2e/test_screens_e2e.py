@@ -13,13 +13,10 @@ import pytest
 from conftest import ROOT, assert_clean, screenshot, wait_for_app
 
 from creditlens import dates
+from creditlens.ui import pages
 
 SCREENS = ROOT / "test-artifacts" / "screens"
-PAGES = {"overview": "", "leaderboard": "leaderboard", "trends": "trends", "reconciliation": "reconciliation",
-         "budgets": "budgets"}  # fmt: skip
 VIEWPORTS = {"desktop": (1440, 900), "phone": (390, 844)}
-TITLES = {"overview": "Overview", "leaderboard": "Leaderboard", "trends": "Trends",
-          "reconciliation": "Reconciliation", "budgets": "Budgets"}  # fmt: skip
 
 
 def ranges() -> dict[str, dict[str, str]]:
@@ -63,9 +60,10 @@ def test_every_page_looks_right_and_nothing_leaves_the_machine(demo_server, brow
     context.on("websocket", lambda ws: requests.append(ws.url))
     page = context.new_page()
     try:
-        for name, path in PAGES.items():
-            page.goto(f"{demo_server.url}/{path}?{urlencode(ranges()[period])}")
-            page.locator('[data-testid="stMain"] h1', has_text=TITLES[name]).wait_for()
+        for entry in pages.PAGES:  # every page the app registers
+            name = entry.url_path or "overview"
+            page.goto(f"{demo_server.url}/{entry.url_path}?{urlencode(ranges()[period])}")
+            page.locator('[data-testid="stMain"] h1', has_text=entry.title).first.wait_for()
             wait_for_app(page, timeout_ms=120_000)
             wait_drawn(page)
             assert_clean(page)
