@@ -23,7 +23,7 @@ if status.empty:
 
 common.show_metrics(budgets.budget_metrics(status))
 
-st.subheader("Over or near their allocation")
+common.table_heading("Over or near their allocation")
 alerts = reports.budget_alerts(status)
 if alerts.empty:
     st.success(
@@ -41,7 +41,7 @@ else:
         column_order=budgets.screen_column_order(alert_table),
     )
 
-st.subheader("Every allocation")
+common.table_heading("Every allocation")
 st.caption(
     "Assigned, used and available are the allocation's running totals as ArcGIS Online reports them now; "
     "“Credits in range” is what the member used in the selected range (storage is not part of allocations)."

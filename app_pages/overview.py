@@ -28,7 +28,7 @@ with st.container(horizontal=True, vertical_alignment="center"):
     granularity = chart_controls.granularity_picker(view)
 chart_controls.show(timeline.service_chart(page_data, granularity))
 
-st.subheader("Top 10 members")
+common.table_heading("Top 10 members")
 top = reports.top_members(page_data.leaderboard(), 10)
 st.dataframe(
     top,

@@ -15,7 +15,7 @@ st.markdown(
 )
 common.show_metrics(reconciliation.reconciliation_metrics(rec), arrows=False)
 
-st.subheader("Credits by category")
+common.table_heading("Credits by category")
 st.dataframe(
     reconciliation.category_table(rec),
     hide_index=True,
@@ -36,7 +36,7 @@ if page_data.empty:
 else:
     reconciliation.show_totals_check(page_data)
 
-st.subheader("Usernames that are not current members")
+common.table_heading("Usernames that are not current members")
 non_members = reconciliation.non_member_table(rec, reconciliation.external_org_names(page_data, rec))
 if non_members.empty:
     st.info("Every username in this range is a current member.")
@@ -59,7 +59,7 @@ else:
         },
     )
 
-st.subheader("Members with no usage in the range")
+common.table_heading("Members with no usage in the range")
 if rec.idle_members.empty:
     st.info("Every member used credits in this range.")
 else:

@@ -98,6 +98,13 @@ def page_header(title: str, view: View) -> None:
     st.caption(f"{plain(view.conn.org_name)} · {view.label} · All dates are UTC")
 
 
+def table_heading(text: str) -> None:
+    """A heading over a table, with room under it for the table's toolbar, which appears above the
+    table's top edge on hover or tap and would otherwise cover a heading that wraps on a phone."""
+    st.subheader(text)
+    st.space("small")
+
+
 def empty_notice(view: View) -> None:
     st.info(f"No credits were used in {view.label}. Pick a longer range in the sidebar.", icon=":material/info:")
 
