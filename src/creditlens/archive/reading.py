@@ -18,9 +18,13 @@ from creditlens.usage_parsing import KEY_COLUMNS, empty_usage_frame
 
 
 def usage_frame(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """Tidy daily rows of ``start``..``end``: day, the four keys (categorical), credits, num."""
+    """Tidy daily rows of ``start``..``end``: day, the four keys (categorical), credits, num.
+
+    Rows come in the order they were archived (DuckDB keeps insertion order), window by window, so
+    two reads of one archive give the same frame; no sort of millions of rows is needed for that.
+    """
     arrays = con.execute(
-        "SELECT day, series, credits, num FROM usage WHERE day BETWEEN ? AND ? ORDER BY day, series", [start, end]
+        "SELECT day, series, credits, num FROM usage WHERE day BETWEEN ? AND ?", [start, end]
     ).fetchnumpy()
     return _tidy(con, arrays["day"], arrays["series"], arrays["credits"], arrays["num"])
 
@@ -32,12 +36,21 @@ def usage_by_series(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date
     same numbers from this frame as from the daily one, from a few thousand rows instead of millions.
     """
     arrays = con.execute(
-        "SELECT series, sum(credits) AS credits, sum(num)::BIGINT AS num FROM usage "
-        "WHERE day BETWEEN ? AND ? GROUP BY series ORDER BY series",
+        "SELECT s.username, s.user_org_id, s.stype, s.etype, t.credits, t.num FROM ("
+        "  SELECT series, sum(credits) AS credits, sum(num)::BIGINT AS num FROM usage"
+        "  WHERE day BETWEEN ? AND ? GROUP BY series) t JOIN series s ON s.id = t.series ORDER BY t.series",
         [start, end],
     ).fetchnumpy()
-    days = np.full(len(arrays["series"]), np.datetime64(start, "us"))
-    return _tidy(con, days, arrays["series"], arrays["credits"], arrays["num"])
+    n = len(arrays["credits"])
+    if not n:
+        return empty_usage_frame()
+    columns = {"day": np.full(n, np.datetime64(start, "us"))}
+    for col in KEY_COLUMNS:
+        codes, uniques = pd.factorize(np.asarray(arrays[col], dtype=object))
+        columns[col] = pd.Categorical.from_codes(codes, categories=pd.Index(uniques, dtype=object), validate=False)
+    columns["credits"] = np.asarray(arrays["credits"], dtype=np.float64)
+    columns["num"] = np.asarray(arrays["num"], dtype=np.int64)
+    return pd.DataFrame(columns)
 
 
 def daily_by_stype(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -66,23 +79,23 @@ def daily_by_stype(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date)
 
 
 def _tidy(con, days, series, credits, num) -> pd.DataFrame:
+    """Tidy rows from series ids: each key column is a categorical built from the series table's codes."""
     if not len(series):
         return empty_usage_frame()
     series = np.asarray(series, dtype=np.int64)
-    present = np.unique(series)
-    keys = con.execute(
-        "SELECT id, username, user_org_id, stype, etype FROM series WHERE id IN (SELECT unnest(?::INTEGER[])) "
-        "ORDER BY id",
-        [present.tolist()],
-    ).fetchnumpy()
-    position = np.full(int(present[-1]) + 1, -1, dtype=np.int64)
+    keys = con.execute("SELECT id, username, user_org_id, stype, etype FROM series ORDER BY id").fetchnumpy()
+    position = np.full(int(max(series.max(), keys["id"].max())) + 1, -1, dtype=np.int64)
     position[np.asarray(keys["id"], dtype=np.int64)] = np.arange(len(keys["id"]))
     rows = position[series]
     columns = {"day": _ns(days)}
     for col in KEY_COLUMNS:
         codes, uniques = pd.factorize(np.asarray(keys[col], dtype=object))
+        row_codes = codes[rows]
+        used = np.flatnonzero(np.bincount(row_codes, minlength=len(uniques)))  # the categories this range has
+        remap = np.full(len(uniques), -1, dtype=np.int64)
+        remap[used] = np.arange(len(used))
         columns[col] = pd.Categorical.from_codes(
-            codes[rows], categories=pd.Index(uniques, dtype=object), validate=False
+            remap[row_codes], categories=pd.Index(np.asarray(uniques, dtype=object)[used], dtype=object), validate=False
         )
     columns["credits"] = np.asarray(credits, dtype=np.float64)
     columns["num"] = np.asarray(num, dtype=np.int64)
