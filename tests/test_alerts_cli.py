@@ -184,7 +184,7 @@ def test_dry_run_json_for_every_scope_matches_the_reports(emulator, org, capsys,
     lines = chargeback.build_chargeback(
         week, members, conn.identity.org_id, chargeback.from_member_field(members, "role"), Pricing()
     ).table
-    lines = lines[(lines["line"] == chargeback.COST_CENTER) & (lines["credits"] > 0)]
+    lines = lines[(lines["line_kind"] == chargeback.COST_CENTER) & (lines["credits"] > 0)]
     assert fired("role week") == pytest.approx(dict(zip(lines["cost_center"], lines["credits"], strict=True)), abs=1e-5)
     mtd = window_usage("mtd")
     per_service = mtd.groupby(mtd["stype"].astype(str), observed=True)["credits"].sum()

@@ -187,7 +187,7 @@ def _cost_center_totals(rule: Rule, window_usage, members, org_id) -> pd.DataFra
     except chargeback.CostCenterError as exc:
         raise RuleProblem(str(exc)) from None
     table = chargeback.build_chargeback(window_usage, members, org_id, centers, Pricing()).table
-    lines = table[table["line"] == chargeback.COST_CENTER]
+    lines = table[table["line_kind"] == chargeback.COST_CENTER]
     return pd.DataFrame({"subject": lines["cost_center"].astype(str), "credits": lines["credits"], "detail": ""})
 
 
