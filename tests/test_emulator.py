@@ -126,8 +126,11 @@ def test_gen_token_username_is_case_sensitive_oauth_is_not(emu, org):
     password = org.passwords["northwind_admin"]
     gis = login(emu, "NorthWind_Admin", password)
     assert gis.users.me.username == "northwind_admin"
-    reply = requests.post(emu.url + "/sharing/rest/generateToken", verify=emu.ca_bundle,
-                          data={"username": "NorthWind_Admin", "password": password, "f": "json"})
+    reply = requests.post(
+        emu.url + "/sharing/rest/generateToken",
+        verify=emu.ca_bundle,
+        data={"username": "NorthWind_Admin", "password": password, "f": "json"},
+    )
     assert reply.status_code == 200
     assert reply.json()["error"]["details"] == ["Invalid username or password."]
 
@@ -141,37 +144,70 @@ def test_oauth_pages_implicit_and_code_flows(emu, org):
     password = org.passwords["northwind_viewer"]
     authorize = emu.url + "/sharing/rest/oauth2/authorize"
     common = {"client_id": "pythonapi", "expiration": "60"}
-    page = requests.get(authorize, verify=emu.ca_bundle, params={
-        **common, "response_type": "token", "redirect_uri": emu.url, "state": "xyz"}).text
+    page = requests.get(
+        authorize,
+        verify=emu.ca_bundle,
+        params={**common, "response_type": "token", "redirect_uri": emu.url, "state": "xyz"},
+    ).text
     signin = emu.url + "/sharing/oauth2/signin"
-    reply = requests.post(signin, verify=emu.ca_bundle, allow_redirects=False, data={
-        "oauth_state": oauth_state_of(page), "username": "northwind_viewer", "password": password})
+    reply = requests.post(
+        signin,
+        verify=emu.ca_bundle,
+        allow_redirects=False,
+        data={"oauth_state": oauth_state_of(page), "username": "northwind_viewer", "password": password},
+    )
     assert reply.status_code == 302
     fragment = dict(parse_qsl(urlsplit(reply.headers["Location"]).fragment))
     assert fragment["state"] == "xyz" and fragment["username"] == "northwind_viewer"
     assert int(fragment["expires_in"]) == 3600  # 60 minutes asked, below the 2 h token_ttl_s
-    page = requests.get(authorize, verify=emu.ca_bundle, params={
-        **common, "response_type": "code", "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"}).text
+    page = requests.get(
+        authorize,
+        verify=emu.ca_bundle,
+        params={**common, "response_type": "code", "redirect_uri": "urn:ietf:wg:oauth:2.0:oob"},
+    ).text
     state = oauth_state_of(page)
-    wrong = requests.post(signin, verify=emu.ca_bundle, data={
-        "oauth_state": state, "username": "northwind_viewer", "password": "nope", "authorize": "true"})
+    wrong = requests.post(
+        signin,
+        verify=emu.ca_bundle,
+        data={"oauth_state": state, "username": "northwind_viewer", "password": "nope", "authorize": "true"},
+    )
     assert '"messages":["Invalid username or password."]' in wrong.text
     assert oauth_state_of(wrong.text) == state  # the same sign-in may be retried
-    done = requests.post(signin, verify=emu.ca_bundle, data={
-        "oauth_state": state, "username": "northwind_viewer", "password": password, "authorize": "true"})
+    done = requests.post(
+        signin,
+        verify=emu.ca_bundle,
+        data={"oauth_state": state, "username": "northwind_viewer", "password": password, "authorize": "true"},
+    )
     code = re.search(r"<title>SUCCESS code=(.*?)</title>", done.text)[1]
-    token = requests.post(emu.url + "/sharing/rest/oauth2/token", verify=emu.ca_bundle, data={
-        "grant_type": "authorization_code", "code": code, "client_id": "pythonapi",
-        "redirect_uri": "urn:ietf:wg:oauth:2.0:oob", "f": "json"}).json()
-    me = requests.get(emu.url + "/sharing/rest/community/self", verify=emu.ca_bundle,
-                      params={"f": "json"},
-                      headers={"X-Esri-Authorization": f"Bearer {token['access_token']}"}).json()
+    token = requests.post(
+        emu.url + "/sharing/rest/oauth2/token",
+        verify=emu.ca_bundle,
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "pythonapi",
+            "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+            "f": "json",
+        },
+    ).json()
+    me = requests.get(
+        emu.url + "/sharing/rest/community/self",
+        verify=emu.ca_bundle,
+        params={"f": "json"},
+        headers={"X-Esri-Authorization": f"Bearer {token['access_token']}"},
+    ).json()
     assert me["username"] == "northwind_viewer"
-    refreshed = requests.post(emu.url + "/sharing/rest/oauth2/token", verify=emu.ca_bundle, data={
-        "grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": "pythonapi"}).json()
+    refreshed = requests.post(
+        emu.url + "/sharing/rest/oauth2/token",
+        verify=emu.ca_bundle,
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": "pythonapi"},
+    ).json()
     assert refreshed["access_token"] != token["access_token"]
-    again = requests.post(emu.url + "/sharing/rest/oauth2/token", verify=emu.ca_bundle, data={
-        "grant_type": "authorization_code", "code": code, "client_id": "pythonapi"}).json()
+    again = requests.post(
+        emu.url + "/sharing/rest/oauth2/token",
+        verify=emu.ca_bundle,
+        data={"grant_type": "authorization_code", "code": code, "client_id": "pythonapi"},
+    ).json()
     assert again["error"]["code"] == 400  # a code works once
 
 
@@ -227,16 +263,20 @@ def test_token_sources_and_auth_errors(emu, org):
     token = emu.issue_token("northwind_admin")
     url = emu.url + "/sharing/rest/portals/self"
     json = {"f": "json"}  # without f the portal answers HTML
-    for kwargs in ({"params": json, "headers": {"X-Esri-Authorization": f"Bearer {token}"}},
-                   {"params": json, "headers": {"Authorization": f"Bearer {token}"}},
-                   {"params": {"f": "json", "token": token}}):
+    for kwargs in (
+        {"params": json, "headers": {"X-Esri-Authorization": f"Bearer {token}"}},
+        {"params": json, "headers": {"Authorization": f"Bearer {token}"}},
+        {"params": {"f": "json", "token": token}},
+    ):
         reply = requests.get(url, verify=emu.ca_bundle, **kwargs)
         assert reply.json()["user"]["username"] == "northwind_admin"
     form = requests.post(url, data={"f": "json", "token": token}, verify=emu.ca_bundle)
     assert form.json()["id"] == org.org_id
-    multipart = requests.post(emu.url + "/sharing/rest/portals/self/users", verify=emu.ca_bundle,
-                              files={"start": (None, "2"), "num": (None, "5"), "token": (None, token),
-                                     "f": (None, "json")})
+    multipart = requests.post(
+        emu.url + "/sharing/rest/portals/self/users",
+        verify=emu.ca_bundle,
+        files={"start": (None, "2"), "num": (None, "5"), "token": (None, token), "f": (None, "json")},
+    )
     assert multipart.json()["start"] == 2 and multipart.json()["num"] == 5
     roles = emu.url + "/sharing/rest/portals/self/roles"
     bad = requests.get(roles, params={"f": "json", "token": "nope"}, verify=emu.ca_bundle)
@@ -250,8 +290,14 @@ def test_token_sources_and_auth_errors(emu, org):
 
 
 def test_probes_never_ask_for_www_authenticate(emu):
-    for path in ("/info", "/rest/info", "/sharing/rest/info", "/rest/services", "/sharing/info",
-                 "/sharing/rest/services"):
+    for path in (
+        "/info",
+        "/rest/info",
+        "/sharing/rest/info",
+        "/rest/services",
+        "/sharing/info",
+        "/sharing/rest/services",
+    ):
         reply = requests.get(emu.url + path, params={"f": "json"}, verify=emu.ca_bundle)
         assert "WWW-Authenticate" not in reply.headers
         assert reply.headers["Content-Type"].startswith("application/json")
@@ -311,8 +357,9 @@ def test_429_is_retried_after_retry_after(emu, org):
 
 def test_fault_only_for_one_window(emu, org):
     gis = login(emu, "northwind_admin", org.passwords["northwind_admin"])
-    other = dict(USAGE_PARAMS, startTime=str(day_ms(END_DAY - dt.timedelta(days=59))),
-                 endTime=USAGE_PARAMS["startTime"])
+    other = dict(
+        USAGE_PARAMS, startTime=str(day_ms(END_DAY - dt.timedelta(days=59))), endTime=USAGE_PARAMS["startTime"]
+    )
     emu.faults.add("html_error", times=None, when=lambda p: p.get("startTime") == USAGE_PARAMS["startTime"])
     assert "data" in gis._con.post(usage_url(emu), dict(other))
     with pytest.raises(Exception, match="<html"):
@@ -367,8 +414,11 @@ def test_fault_validation(emu):
 def test_control_endpoint(emu, org):
     control = emu.url + "/__emulator__"
     token = emu.issue_token("northwind_admin")
-    added = requests.post(control + "/faults", verify=emu.ca_bundle,
-                          json={"kind": "500", "path": "usage", "times": 1, "start_time": USAGE_PARAMS["startTime"]})
+    added = requests.post(
+        control + "/faults",
+        verify=emu.ca_bundle,
+        json={"kind": "500", "path": "usage", "times": 1, "start_time": USAGE_PARAMS["startTime"]},
+    )
     assert added.json()["kind"] == "500"
     assert requests.get(control + "/faults", verify=emu.ca_bundle).json()["faults"][0]["conditional"] is True
     data = dict(USAGE_PARAMS, f="json", token=token)
@@ -383,8 +433,9 @@ def test_control_endpoint(emu, org):
     assert requests.delete(control + "/faults", verify=emu.ca_bundle).json()["success"] is True
     assert emu.faults.active == []
     assert requests.post(control + "/expire-tokens", verify=emu.ca_bundle).json()["success"] is True
-    gone = requests.get(emu.url + "/sharing/rest/community/self", verify=emu.ca_bundle,
-                        params={"f": "json", "token": token}).json()
+    gone = requests.get(
+        emu.url + "/sharing/rest/community/self", verify=emu.ca_bundle, params={"f": "json", "token": token}
+    ).json()
     assert gone["error"]["code"] == 498
     orgs = requests.get(control + "/orgs", verify=emu.ca_bundle).json()["orgs"]
     assert [o["name"] for o in orgs] == ["Northwind Regional GIS", "Lakeside County GIS"]
@@ -398,8 +449,9 @@ def test_recorded_requests_hold_no_secrets(emu, org):
     gen = login(emu, "northwind_admin", password, use_gen_token=True)
     with pytest.raises(Exception, match="Invalid username or password"):
         login(emu, "northwind_admin", "wrong-" + password)
-    requests.get(emu.url + "/sharing/rest/portals/self", verify=emu.ca_bundle,
-                 params={"f": "json", "token": gen._con.token})
+    requests.get(
+        emu.url + "/sharing/rest/portals/self", verify=emu.ca_bundle, params={"f": "json", "token": gen._con.token}
+    )
     dump = json.dumps(emu.requests)
     secrets_seen = [password, "wrong-" + password, oauth._con.token, gen._con.token]
     assert all(s and s not in dump for s in secrets_seen)
@@ -414,9 +466,25 @@ def test_recorded_requests_hold_no_secrets(emu, org):
 def test_main_subprocess_prints_url_and_serves(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "creditlens.fake.emulator", "--members", "20", "--days", "30", "--port", "0",
-         "--cert-dir", str(tmp_path), "--ready-file", str(tmp_path / "ready.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "creditlens.fake.emulator",
+            "--members",
+            "20",
+            "--days",
+            "30",
+            "--port",
+            "0",
+            "--cert-dir",
+            str(tmp_path),
+            "--ready-file",
+            str(tmp_path / "ready.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         first = proc.stdout.readline().strip()

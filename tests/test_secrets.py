@@ -53,9 +53,25 @@ def test_cli_run_leaks_no_password_or_token(sentinel_emulator, capsys, caplog, m
     start = dt.datetime.now().timestamp()
     out_file = tmp_path / "out.csv"
     end = org.last_day
-    code = main(["export", "--portal", emu.url, "--username", "sentinel_admin", "--ca-bundle", emu.ca_bundle,
-                 "--start", (end - dt.timedelta(days=70)).isoformat(), "--end", end.isoformat(),
-                 "--report", "leaderboard", "--out", str(out_file)])
+    code = main(
+        [
+            "export",
+            "--portal",
+            emu.url,
+            "--username",
+            "sentinel_admin",
+            "--ca-bundle",
+            emu.ca_bundle,
+            "--start",
+            (end - dt.timedelta(days=70)).isoformat(),
+            "--end",
+            end.isoformat(),
+            "--report",
+            "leaderboard",
+            "--out",
+            str(out_file),
+        ]
+    )
     tempfile.tempdir = None
     assert code == 0
     out, err = capsys.readouterr()
@@ -73,8 +89,23 @@ def test_wrong_password_message_does_not_echo_it(sentinel_emulator, capsys, monk
     wrong = SENTINEL + "-wrong"
     monkeypatch.setenv("CREDITLENS_PASSWORD", wrong)
     end = org.last_day
-    code = main(["export", "--portal", emu.url, "--username", "sentinel_admin", "--ca-bundle", emu.ca_bundle,
-                 "--start", end.isoformat(), "--end", end.isoformat(), "--report", "usage"])
+    code = main(
+        [
+            "export",
+            "--portal",
+            emu.url,
+            "--username",
+            "sentinel_admin",
+            "--ca-bundle",
+            emu.ca_bundle,
+            "--start",
+            end.isoformat(),
+            "--end",
+            end.isoformat(),
+            "--report",
+            "usage",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "username or password is wrong" in err and wrong not in err
 

@@ -26,8 +26,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CREDITLENS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 DEFAULT_TIMEOUT_MS = 45_000  # Playwright's default (30 s) is tight for a first load on a busy 2-core machine
 # Variables that would change what the app connects to: every server starts from a clean slate.
 _APP_ENV_PREFIXES = ("CREDITLENS_",)
@@ -68,10 +76,28 @@ class StreamlitServer:
     def start(self) -> StreamlitServer:
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(self.port), "--browser.gatherUsageStats",
-             "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(ROOT / "app.py"),
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(self.port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         wait_until(self._healthy, 90, f"streamlit health on {self.url}")
         return self
@@ -111,9 +137,22 @@ class EmulatorProcess:
         self.log_path = cert_dir / "emulator.log"
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "creditlens.fake.emulator", "--port", "0", "--cert-dir", str(cert_dir),
-             "--ready-file", str(ready), *extra],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "creditlens.fake.emulator",
+                "--port",
+                "0",
+                "--cert-dir",
+                str(cert_dir),
+                "--ready-file",
+                str(ready),
+                *extra,
+            ],
+            cwd=ROOT,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         try:
             info = wait_until(lambda: self._read_ready(ready), 90, "the emulator's ready file")
