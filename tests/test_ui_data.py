@@ -15,7 +15,7 @@ from creditlens.archive.memory import MEMORY_ARCHIVES
 from creditlens.errors import PortalError
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.portal import Identity, PortalConnection, connect_demo
-from creditlens.ui import connection, data, state
+from creditlens.ui import connection, data, state, syncing
 from creditlens.windows import UsageWindow
 
 TODAY = dt.date(2026, 3, 31)
@@ -62,12 +62,12 @@ def clean(monkeypatch):
     monkeypatch.delenv(data.ARCHIVE_DIR_ENV, raising=False)
     st.cache_data.clear()
     st.cache_resource.clear()
-    data._SYNCS.clear()
+    syncing.forget()
     MEMORY_ARCHIVES.clear()
     yield
     st.cache_data.clear()
     st.cache_resource.clear()
-    data._SYNCS.clear()
+    syncing.forget()
 
 
 def test_members_come_from_each_identitys_own_archive():
@@ -143,7 +143,7 @@ def test_a_leaderboard_from_an_incomplete_fetch_is_never_shown_for_the_complete_
     short = first.leaderboard()["credits"].sum()
     assert short < org.total_credits(start, TODAY) * 0.999
     flaky.healthy = True
-    data._SYNCS.clear()  # the usage's own cache entry expired; the leaderboard's did not, before the fix
+    syncing.forget()  # the usage's own cache entry expired; the leaderboard's did not, before the fix
     second = data.load_page_data(view)  # same identity, range and generation
     assert second.complete and second.key != first.key
     assert second.leaderboard()["credits"].sum() == pytest.approx(org.total_credits(start, TODAY), rel=1e-9)
@@ -209,7 +209,7 @@ class CancelOnFirstUsage:
         if path.endswith("/usage"):
             self.usage_calls += 1
             if self.usage_calls == 1:
-                data.cancel_loading()
+                syncing.cancel_loading()
         return self.inner.post(path, params)
 
     def relogin(self):
@@ -239,7 +239,7 @@ def test_a_load_covers_what_the_previous_run_drew_below_it(monkeypatch):
     monkeypatch.setattr(st, "empty", lambda: slots.append(1) or real_empty())
     view = state.View(conn, TODAY - dt.timedelta(days=29), TODAY)
     data.load_page_data(view)  # fetches: the old page must not stay visible under the new caption
-    assert len(slots) >= data._COVER_SLOTS
+    assert len(slots) >= syncing.COVER_SLOTS
     slots.clear()
     data.load_page_data(view)  # archived already: nothing drawn, nothing to cover
     assert slots == []

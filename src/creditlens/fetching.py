@@ -6,31 +6,37 @@ one re-login (token expiry) and one retry is reported by its dates, never silent
 ``arcgis`` already retries 429/5xx five times per request, so our own retry is a single one.
 
 Memory: a decoded reply costs about 400 bytes per (row, bucket), some 360 MB for a 60-day window
-of a 10k-member org, so how many windows are in flight depends on their size. The first window
-is fetched alone; its size sets how many may be in flight after it (``DECODED_BUDGET_BYTES``),
-from ``max_workers`` for a small org down to one at a time for a large one. The garbage collector
-is paused while a reply is decoded and parsed (see :mod:`creditlens.gcpause`).
+of a 10k-member org, so how many windows are in flight depends on their size
+(:mod:`creditlens.windowed_fetch` runs them, within a deadline and until a cancel). The garbage
+collector is paused while a reply is decoded and parsed (see :mod:`creditlens.gcpause`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from creditlens import gcpause
-from creditlens.errors import CreditLensError, PortalError, UsagePayloadError, redact
+from creditlens.errors import CreditLensError, PortalError, UsagePayloadError
 from creditlens.portal import PortalConnection, usage_path
 from creditlens.usage_parsing import check_reply_span, concat_usage, parse_usage_reply, usage_rows
+from creditlens.windowed_fetch import (  # noqa: F401 - the deadline, control and failure names are the fetcher's too
+    DEFAULT_DEADLINE_S,
+    FetchControl,
+    ProgressCallback,
+    SinkGate,
+    Stopped,
+    WindowFailure,
+    default_deadline_s,
+    run_windows,
+)
 from creditlens.windows import UsageWindow, split_windows
 
 log = logging.getLogger(__name__)
@@ -38,21 +44,6 @@ log = logging.getLogger(__name__)
 MEMBER_PAGE = 100
 DEFAULT_WORKERS = 3
 RETRY_PAUSE_S = 1.0
-#: Decoded JSON per (row, bucket) of a ``vars=credits,num`` reply (lists and strings), measured.
-DECODED_BYTES_PER_POINT = 400
-#: Decoded replies allowed in memory at once; more windows wait rather than multiply the peak.
-DECODED_BUDGET_BYTES = 300 * 2**20
-
-ProgressCallback = Callable[[int, int], None]  # (windows done, windows total)
-
-
-@dataclass(frozen=True)
-class WindowFailure:
-    window: UsageWindow
-    message: str
-
-    def describe(self) -> str:
-        return f"{self.window.label()}: {self.message}"
 
 
 @dataclass
@@ -199,8 +190,6 @@ def _allocation(value) -> float:
 
 
 # -- usage --------------------------------------------------------------------------------------
-#: The overall deadline of one fetch unless ``CREDITLENS_FETCH_DEADLINE_S`` says otherwise.
-DEFAULT_DEADLINE_S = 300.0
 USER_GROUPBY = "username,userorgid,stype,etype"
 ORG_GROUPBY = "stype"
 
@@ -213,44 +202,6 @@ def usage_params(window: UsageWindow, groupby: str, variables: str = "credits,nu
         "vars": variables,
         "groupby": groupby,
     }
-
-
-def default_deadline_s(environ: dict[str, str] | None = None) -> float:
-    """``CREDITLENS_FETCH_DEADLINE_S`` when it is a positive number, else :data:`DEFAULT_DEADLINE_S`."""
-    text = (environ if environ is not None else os.environ).get("CREDITLENS_FETCH_DEADLINE_S", "")
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_DEADLINE_S
-    return value if value > 0 else DEFAULT_DEADLINE_S
-
-
-@dataclass
-class FetchControl:
-    """How long a fetch may take overall, and an event that stops it early (the app's Cancel)."""
-
-    deadline_s: float | None = None  # None: :func:`default_deadline_s`
-    cancel: threading.Event | None = None
-
-    def __post_init__(self) -> None:
-        seconds = self.deadline_s if self.deadline_s is not None else default_deadline_s()
-        self.deadline_s = seconds
-        self._ends = time.monotonic() + seconds
-
-    def remaining_s(self) -> float:
-        return self._ends - time.monotonic()
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
-
-    def stop_reason(self) -> str | None:
-        """Why windows not yet loaded are missing, or None while the fetch may go on."""
-        if self.cancelled:
-            return "Cancelled before this window had loaded."
-        if self.remaining_s() <= 0:
-            return f"Not loaded within the fetch deadline of {self.deadline_s:g} s."
-        return None
 
 
 def fetch_usage(
@@ -310,38 +261,14 @@ def fetch_windows_into(
         totals, _ = _fetch_window(conn, window, ORG_GROUPBY)
         with gate:
             if gate.closed:
-                raise _Stopped()
+                raise Stopped()
             sink(window, usage, totals)
             gate.written.add(window)
         return usage.iloc[:0], points
 
-    gate = _SinkGate()
+    gate = SinkGate()
     done: dict[UsageWindow, pd.DataFrame] = {}
-    return _run_windows(windows, fetch, done, progress, max_workers, control or FetchControl(), gate)
-
-
-class _Stopped(Exception):
-    """A window finished after the fetch was stopped: it is reported missing and not written."""
-
-
-class _SinkGate:
-    """Closed once the fetch stops; a window holding it finishes writing before the gate closes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.closed = False
-        self.written: set[UsageWindow] = set()
-
-    def __enter__(self) -> _SinkGate:
-        self._lock.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
-
-    def close(self) -> None:
-        with self._lock:
-            self.closed = True
+    return run_windows(windows, fetch, done, progress, max_workers, control or FetchControl(), gate)
 
 
 def _fetch_windows(
@@ -355,117 +282,11 @@ def _fetch_windows(
 ) -> UsageResult:
     windows = split_windows(start, end)
     frames: dict[UsageWindow, pd.DataFrame] = {}
-    failures = _run_windows(
+    failures = run_windows(
         windows, lambda w: _fetch_window(conn, w, groupby), frames, progress, max_workers, control or FetchControl()
     )
     ordered = [frames[w] for w in windows if w in frames]
     return UsageResult(start, end, concat_usage(ordered), windows, failures)
-
-
-def _run_windows(
-    windows: list[UsageWindow],
-    fetch: Callable[[UsageWindow], tuple[pd.DataFrame, int]],
-    frames: dict[UsageWindow, pd.DataFrame],
-    progress: ProgressCallback | None,
-    max_workers: int,
-    control: FetchControl,
-    gate: _SinkGate | None = None,
-) -> list[WindowFailure]:
-    """Fetch every window into ``frames``; the failures, sorted, each logged without secrets.
-
-    The first window is fetched alone: its size decides how many of the others may be in flight
-    at once. Each batch gets a pool of exactly that many threads, so a large org's windows are all
-    decoded on one thread, whose freed memory the next window reuses.
-    """
-    failures: list[WindowFailure] = []
-    if progress:
-        progress(0, len(windows))
-    points = _fetch_batch(windows[:1], fetch, 1, frames, failures, progress, len(windows), control, gate)
-    limit = _windows_in_flight(points, max_workers)
-    _fetch_batch(windows[1:], fetch, limit, frames, failures, progress, len(windows), control, gate)
-    for failure in failures:
-        # Server-side trace of what the page or the CLI told the person (issue 10, item 11).
-        log.warning("usage window %s not loaded: %s", failure.window.label(), redact(failure.message))
-    return sorted(failures, key=lambda f: f.window)
-
-
-def _fetch_batch(
-    windows: list[UsageWindow],
-    fetch: Callable[[UsageWindow], tuple[pd.DataFrame, int]],
-    workers: int,
-    frames: dict[UsageWindow, pd.DataFrame],
-    failures: list[WindowFailure],
-    progress: ProgressCallback | None,
-    total: int,
-    control: FetchControl,
-    gate: _SinkGate | None,
-) -> int | None:
-    """Fetch ``windows`` with ``workers`` threads into ``frames``/``failures``; the first one's size.
-
-    Waits no longer than the deadline and stops at a cancel: windows still in flight then are named
-    as failed, and their threads are left to end on their own (their results are dropped).
-    """
-    if not windows:
-        return None
-    first_points = None
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(windows))))
-    futures: dict[Future, UsageWindow] = {}
-    for window in windows:
-        futures[pool.submit(_unless_stopped, control, fetch, window)] = window
-    pending = set(futures)
-    try:
-        while pending:
-            reason = control.stop_reason()
-            if reason is not None:
-                if gate is not None:
-                    gate.close()  # waits for a window being written; that one counts as loaded
-                finished = {f for f in pending if f.done()}
-                for future in pending - finished:
-                    future.cancel()
-                    window = futures[future]
-                    if gate is not None and window in gate.written:
-                        frames[window] = pd.DataFrame()
-                    else:
-                        failures.append(WindowFailure(window, reason))
-                    _tick(progress, frames, failures, total)
-                pending = set()
-            else:
-                timeout = min(0.25, max(0.01, control.remaining_s()))
-                finished, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            for future in finished:
-                window = futures[future]
-                try:
-                    frames[window], points = future.result()
-                    if window is windows[0]:
-                        first_points = points
-                except _Stopped:
-                    failures.append(WindowFailure(window, control.stop_reason() or "Stopped."))
-                except CreditLensError as exc:
-                    failures.append(WindowFailure(window, str(exc)))
-                _tick(progress, frames, failures, total)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return first_points
-
-
-def _unless_stopped(control: FetchControl, fetch, window: UsageWindow):
-    """A queued window does not start once the fetch has stopped."""
-    if control.stop_reason() is not None:
-        raise _Stopped()
-    return fetch(window)
-
-
-def _tick(progress: ProgressCallback | None, frames: dict, failures: list, total: int) -> None:
-    if progress:
-        progress(len(frames) + len(failures), total)
-
-
-def _windows_in_flight(points: int | None, max_workers: int) -> int:
-    """How many windows may be fetched at once, given the first reply's (row, bucket) count."""
-    if points is None:  # the first window failed: no size to go by
-        return max(1, max_workers)
-    fit = DECODED_BUDGET_BYTES // max(1, points * DECODED_BYTES_PER_POINT)
-    return max(1, min(max_workers, fit))
 
 
 def _fetch_window(conn: PortalConnection, window: UsageWindow, groupby: str) -> tuple[pd.DataFrame, int]:

@@ -26,22 +26,19 @@ import logging
 import os
 import secrets
 import threading
-import time
 import traceback
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 import pandas as pd
 import streamlit as st
 
 from creditlens import fetching, reports
-from creditlens.archive import Archive, ArchiveBusy, ArchivedRange, SyncReport, WindowEvent, ensure, read_range
+from creditlens.archive import Archive, ArchivedRange, SyncReport, read_range
 from creditlens.archive.memory import MEMORY_ARCHIVES
 from creditlens.archive.sync import is_due, utc_now
 from creditlens.errors import CreditLensError, redact
 from creditlens.portal import PortalConnection
-from creditlens.ui import state
+from creditlens.ui import state, syncing
 from creditlens.ui.common import page_header, plain
 from creditlens.ui.links import reserve_link_warnings
 from creditlens.ui.state import View
@@ -51,15 +48,10 @@ log = logging.getLogger(__name__)
 CACHE_TTL_S = 900
 CACHE_ENTRIES = 64
 ARCHIVE_DIR_ENV = "CREDITLENS_ARCHIVE_DIR"
-#: How long a page waits for another session's sync of the same org before showing what is archived.
-LOCK_WAIT_S = 120.0
 #: A page visit fetches today again (provisional numbers) at most this often; Sync now always does.
 TODAY_REFRESH = dt.timedelta(seconds=CACHE_TTL_S)
 #: A page takes one member snapshot per UTC day (today's, if a sync has not taken it); Sync now takes a new one.
 MEMBERS_REFRESH = dt.timedelta(days=1)
-#: Empty slots drawn under the progress bar while fetching, over the previous run's page.
-_COVER_SLOTS = 60
-_POLL_S = 0.2
 
 SIGN_IN_HELP = (
     "Credit Lens shows who used your organization's ArcGIS Online credits, on what, and when, for any "
@@ -73,7 +65,6 @@ SYNC_NOW_HELP = "Fetch the days ArcGIS Online may still revise (today and the la
 SYNC_BUSY_HELP = "A sync of this organization is running; Sync now is available again when it has finished."
 
 # Session-state keys of this module
-SYNC_JOB = "cl_sync_job"  # the fetch this session is waiting for (so Cancel can reach it)
 SYNC_NOTICE = "cl_sync_notice"  # the last Sync now's outcome, shown once
 
 
@@ -106,8 +97,7 @@ def refresh(identity_key: str) -> None:
 def forget_archives() -> None:
     """Drop every in-memory archive and what the syncs found (for tests, and a process's fresh start)."""
     MEMORY_ARCHIVES.clear()
-    with _SYNC_LOCK:
-        _SYNCS.clear()
+    syncing.forget()
 
 
 def _take_forced(identity_key: str) -> bool:
@@ -175,66 +165,18 @@ def require_view() -> View:
 
 
 # -- syncing a range --------------------------------------------------------------------------------
-_SYNC_LOCK = threading.Lock()
-_SYNCS: OrderedDict[tuple, tuple[float, SyncReport]] = OrderedDict()
-
-
-def _remember(key: tuple, report: SyncReport) -> None:
-    with _SYNC_LOCK:
-        _SYNCS[key] = (time.monotonic(), report)
-        _SYNCS.move_to_end(key)
-        while len(_SYNCS) > 4 * CACHE_ENTRIES:
-            _SYNCS.popitem(last=False)
-
-
-def _recalled(key: tuple) -> SyncReport | None:
-    with _SYNC_LOCK:
-        found = _SYNCS.get(key)
-    if found is None or time.monotonic() - found[0] > CACHE_TTL_S:
-        return None
-    return found[1]
-
-
-@dataclass
-class SyncJob:
-    """One ensure running in a worker thread while the page shows its progress."""
-
-    key: tuple
-    cancel: threading.Event = field(default_factory=threading.Event)
-    done: int = 0
-    total: int = 0
-    report: SyncReport | None = None
-    error: BaseException | None = None
-    thread: threading.Thread | None = None
-
-    def tick(self, event: WindowEvent) -> None:
-        self.done, self.total = event.done, event.total
-
-    def finished(self, timeout_s: float = 0.0) -> bool:
-        if self.thread is not None:
-            self.thread.join(timeout_s)
-        return self.thread is None or not self.thread.is_alive()
-
-
-def cancel_loading() -> None:
-    """The Cancel button's callback: stop this session's fetch; what loaded stays archived."""
-    job = st.session_state.get(SYNC_JOB)
-    if job is not None:
-        job.cancel.set()
-
-
 def sync_range(conn: PortalConnection, start: dt.date, end: dt.date, text: str, force: bool = False) -> SyncReport:
     """Ask the archive to ensure the range: at most once per identity, generation and range per TTL."""
     identity_key = conn.identity.cache_key
     force = _take_forced(identity_key) or force
     key = (identity_key, generation(identity_key), archive_of(conn).in_memory and _memory_epoch(), start, end)
-    previous = st.session_state.get(SYNC_JOB)
+    previous = st.session_state.get(syncing.SYNC_JOB)
     if previous is not None and not previous.finished():
         if previous.key != key:
             previous.cancel.set()  # the range changed while it loaded: the new one comes first
         if previous.finished(timeout_s=10) and previous.report is not None:
-            _remember(previous.key, previous.report)
-    recalled = None if force else _recalled(key)
+            syncing.remember(previous.key, previous.report)
+    recalled = None if force else syncing.recalled(key)
     if recalled is not None:
         return recalled
     archive = archive_of(conn)
@@ -243,59 +185,9 @@ def sync_range(conn: PortalConnection, start: dt.date, end: dt.date, text: str, 
     if not is_due(archive, start, end, refresh_today_after=refresh_today, members_max_age=members_age):
         report = SyncReport(start, min(end, utc_now().date()))
     else:
-        report = _sync_with_progress(archive, conn, key, start, end, text, refresh_today, members_age)
-    _remember(key, report)
+        report = syncing.sync_with_progress(archive, conn, key, start, end, text, refresh_today, members_age)
+    syncing.remember(key, report)
     return report
-
-
-def _sync_with_progress(archive, conn, key, start, end, text, refresh_today, members_age) -> SyncReport:
-    job = SyncJob(key)
-
-    def work() -> None:
-        try:
-            job.report = ensure(
-                archive,
-                conn,
-                start,
-                end,
-                on_window=job.tick,
-                control=fetching.FetchControl(cancel=job.cancel),
-                lock_timeout_s=LOCK_WAIT_S,
-                refresh_today_after=refresh_today,
-                members_max_age=members_age,
-            )
-        except BaseException as exc:  # handed to the page, which shows it as one line
-            job.error = exc
-
-    job.thread = threading.Thread(target=work, name="creditlens-sync", daemon=True)
-    st.session_state[SYNC_JOB] = job
-    job.thread.start()
-    bar = st.empty()
-    cancel = st.empty()
-    cancel.button("Cancel", key=f"cl_cancel_{start}_{end}", icon=":material/close:", on_click=cancel_loading)
-    _cover_previous_run()
-    while not job.finished(timeout_s=_POLL_S):
-        label = f"{text}: {job.done} of {job.total} windows" if job.total else f"{text}: checking the archive"
-        bar.progress(job.done / job.total if job.total else 0.0, text=label)
-    bar.empty()
-    cancel.empty()
-    if isinstance(job.error, ArchiveBusy):
-        st.info(plain(f"{job.error} Showing what the archive holds."), icon=":material/hourglass_top:")
-        return SyncReport(start, end)
-    if job.error is not None:
-        raise job.error
-    assert job.report is not None
-    return job.report
-
-
-def _cover_previous_run() -> None:
-    """Empty slots over what the previous run drew below this point.
-
-    Streamlit keeps showing a run's elements, faded, until the next run draws over them; while a
-    new range loads, that would be the old range's numbers under the new range's caption.
-    """
-    for _ in range(_COVER_SLOTS):
-        st.empty()
 
 
 # -- reading a range --------------------------------------------------------------------------------
