@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -199,6 +200,7 @@ def measure(sizes: list[int], runs: int, keep: Path | None = None) -> dict:
         db = next(directory.glob("*.duckdb"))
         results["sizes"].setdefault(size, {}).update(page=page, file_mb=db.stat().st_size / 2**20)
     results["minutes"] = (dt.datetime.now(dt.UTC) - results["started"]).total_seconds() / 60
+    shutil.rmtree(work, ignore_errors=True)  # the archives under --keep stay
     return results
 
 
