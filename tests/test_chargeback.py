@@ -263,7 +263,8 @@ def test_group_based_chargeback_splits_evenly_and_sums_to_the_org_total(fetched,
 
 def test_groups_and_their_members_are_paged(fetched, small_org, emulator, monkeypatch):
     conn = fetched[0]
-    monkeypatch.setattr("creditlens.chargeback._groups.GROUP_PAGE", 4)  # a small page, so the org's few groups take several
+    # a small page, so the org's few groups take several
+    monkeypatch.setattr("creditlens.chargeback._groups.GROUP_PAGE", 4)
     emulator.clear_requests()
     groups = C.fetch_groups(conn)
     assert sorted(g.id for g in groups) == sorted(g.id for g in small_org.groups)  # the admin sees every group
