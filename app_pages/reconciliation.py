@@ -37,19 +37,36 @@ else:
     reconciliation.show_totals_check(page_data)
 
 common.table_heading("Usernames that are not current members")
-non_members = reconciliation.non_member_table(rec, reconciliation.external_org_names(page_data, rec))
+non_members = reconciliation.non_member_table(
+    rec, reconciliation.external_org_names(page_data, rec), reconciliation.former_member_snapshots(page_data)
+)
 if non_members.empty:
     st.info("Every username in this range is a current member.")
 else:
     st.dataframe(
         non_members,
         hide_index=True,
-        column_order=("username", "credits", "category", "user_org_name", "user_org_id", "num"),
+        column_order=(
+            "username",
+            "credits",
+            "category",
+            "full_name",
+            "last_seen",
+            "user_org_name",
+            "user_org_id",
+            "num",
+        ),
         placeholder=common.EM_DASH,
         width="stretch",
         column_config={
             "username": st.column_config.TextColumn("Username"),
             "category": st.column_config.TextColumn("Category"),
+            "full_name": st.column_config.TextColumn(
+                "Full name", help="For a former member: the name the archive saw before the account went"
+            ),
+            "last_seen": st.column_config.DateColumn(
+                "Last seen (UTC)", format="YYYY-MM-DD", help="The last member list the archive saw it in"
+            ),
             "user_org_name": st.column_config.TextColumn(
                 "User's org", help="The external organization's name, where ArcGIS Online gives it"
             ),

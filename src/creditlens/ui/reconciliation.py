@@ -57,22 +57,43 @@ def category_help_markdown() -> str:
     return "\n".join(f"- **{reports.CATEGORY_LABELS[c]}**: {reports.CATEGORY_HELP[c]}" for c in reports.CATEGORIES)
 
 
-def non_member_table(rec: reports.Reconciliation, org_names: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Every non-member username with its category and, for an external org the portal names, that name."""
+def non_member_table(
+    rec: reports.Reconciliation, org_names: Mapping[str, str] | None = None, former: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Every non-member username with its category; an external org's name where the portal gives one; and, for
+    a former member the archive saw in an earlier member snapshot, the full name and the last day it was seen."""
     table = rec.non_members
     names = org_names or {}
     external = (table["status"] == reports.EXTERNAL).to_numpy()
     org_ids = table["user_org_id"].astype(str)
+    seen = _former_details(former)
+    keys = table["username"].astype(str).str.lower()
+    is_former = (table["status"] == reports.FORMER).to_numpy()
     return pd.DataFrame(
         {
             "username": table["username"].to_numpy(),
             "category": table["status"].map(reports.CATEGORY_LABELS).to_numpy(),
+            "full_name": np.where(is_former, keys.map(seen["full_name"]).fillna(""), ""),
+            "last_seen": pd.to_datetime(np.where(is_former, keys.map(seen["last_seen"]), None)),
             "user_org_name": np.where(external, org_ids.map(lambda i: names.get(i, "")), ""),
             "user_org_id": org_ids.to_numpy(),
             "credits": table["credits"].to_numpy(),
             "num": table["num"].to_numpy(),
         }
     )
+
+
+def _former_details(former: pd.DataFrame | None) -> pd.DataFrame:
+    """Full name and last-seen day by lower-case username, from the archive's member snapshots."""
+    if former is None or former.empty:
+        return pd.DataFrame({"full_name": pd.Series(dtype=object), "last_seen": pd.Series(dtype=object)})
+    details = former.assign(key=former["username"].astype(str).str.lower()).drop_duplicates("key")
+    return details.set_index("key")[["full_name", "last_seen"]]
+
+
+def former_member_snapshots(data: PageData) -> pd.DataFrame | None:
+    """What the archive remembers of members who have since left (None when the data is not archived)."""
+    return data.archived.former_members if data.archived is not None else None
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
