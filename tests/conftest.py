@@ -7,10 +7,14 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
+from creditlens import reports
 from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.fake.emulator import PortalEmulator
+from creditlens.fetching import fetch_members, fetch_usage
+from creditlens.portal import connect, connect_demo
 
 END_DAY = dt.date(2026, 6, 30)
+BOARD_DAY = dt.date(2026, 3, 31)  # the last day of the ``demo`` fixture's month of usage
 
 StartEmulator = Callable[..., PortalEmulator]
 
@@ -38,3 +42,33 @@ def emulator_factory() -> Iterator[StartEmulator]:
     yield start
     for emulator in reversed(started):
         emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def emulator(small_org, emulator_factory):
+    """The small org served over HTTPS (a test file that needs other orgs defines its own ``emulator``)."""
+    return emulator_factory([small_org])
+
+
+@pytest.fixture
+def conn(emulator, small_org):
+    """The small org's administrator signed in with the real arcgis client; faults cleared around each test."""
+    emulator.faults.clear()
+    yield connect(
+        emulator.url,
+        small_org.admin_username,
+        small_org.passwords[small_org.admin_username],
+        ca_bundle=emulator.ca_bundle,
+    )
+    emulator.faults.clear()
+
+
+@pytest.fixture(scope="module")
+def demo():
+    """(connection, members, a month of usage, its leaderboard) of a 60-member demo org ending BOARD_DAY."""
+    org = build_demo_org(OrgSpec(members=60, days=120, seed=3, end_day=BOARD_DAY))
+    conn = connect_demo(org=org)
+    members = fetch_members(conn)
+    usage = fetch_usage(conn, BOARD_DAY - dt.timedelta(days=29), BOARD_DAY).frame
+    board = reports.leaderboard(usage, members, conn.identity.org_id)
+    return conn, members, usage, board

@@ -16,23 +16,6 @@ from creditlens.portal import connect
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def emulator(small_org, emulator_factory):
-    return emulator_factory([small_org])
-
-
-@pytest.fixture
-def conn(emulator, small_org):
-    emulator.faults.clear()
-    yield connect(
-        emulator.url,
-        small_org.admin_username,
-        small_org.passwords[small_org.admin_username],
-        ca_bundle=emulator.ca_bundle,
-    )
-    emulator.faults.clear()
-
-
 @pytest.fixture(autouse=True)
 def quick_retry(monkeypatch):
     monkeypatch.setattr(fetching, "RETRY_PAUSE_S", 0.05)

@@ -14,27 +14,10 @@ import pytest
 
 from creditlens import fetching
 from creditlens.fetching import FetchControl, default_deadline_s, fetch_members, fetch_usage
-from creditlens.portal import PortalConnection, connect, connect_demo
+from creditlens.portal import PortalConnection, connect_demo
 from creditlens.windows import DAY_MS, split_windows
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def emulator(small_org, emulator_factory):
-    return emulator_factory([small_org])
-
-
-@pytest.fixture
-def conn(emulator, small_org):
-    emulator.faults.clear()
-    yield connect(
-        emulator.url,
-        small_org.admin_username,
-        small_org.passwords[small_org.admin_username],
-        ca_bundle=emulator.ca_bundle,
-    )
-    emulator.faults.clear()
 
 
 @pytest.fixture(autouse=True)

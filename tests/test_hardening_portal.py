@@ -19,23 +19,6 @@ from creditlens.portal import connect
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def emulator(small_org, emulator_factory):
-    return emulator_factory([small_org])
-
-
-@pytest.fixture
-def conn(emulator, small_org):
-    emulator.faults.clear()
-    yield connect(
-        emulator.url,
-        small_org.admin_username,
-        small_org.passwords[small_org.admin_username],
-        ca_bundle=emulator.ca_bundle,
-    )
-    emulator.faults.clear()
-
-
 def sign_ins(emulator) -> list[dict]:
     return [r for r in emulator.requests if "oauth2/signin" in r["path"] or "generateToken" in r["path"]]
 

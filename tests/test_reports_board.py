@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
 from creditlens import reports
-from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fetching import fetch_members, fetch_usage
-from creditlens.portal import connect_demo
 from creditlens.ui import (
     leaderboard,
     state,
     trends,
 )
-
-TODAY = dt.date(2026, 3, 31)
-
-
-@pytest.fixture(scope="module")
-def demo():
-    org = build_demo_org(OrgSpec(members=60, days=120, seed=3, end_day=TODAY))
-    conn = connect_demo(org=org)
-    members = fetch_members(conn)
-    usage = fetch_usage(conn, TODAY - dt.timedelta(days=29), TODAY).frame
-    board = reports.leaderboard(usage, members, conn.identity.org_id)
-    return conn, members, usage, board
 
 
 def test_no_filter_keeps_every_row(demo):

@@ -10,9 +10,6 @@ import pandas as pd
 import pytest
 
 from creditlens import charts, exporting, reports
-from creditlens.fake.demo_org import OrgSpec, build_demo_org
-from creditlens.fetching import fetch_members, fetch_usage
-from creditlens.portal import connect_demo
 from creditlens.ui import (
     budgets,
     common,
@@ -22,16 +19,6 @@ from creditlens.ui import (
 )
 
 TODAY = dt.date(2026, 3, 31)
-
-
-@pytest.fixture(scope="module")
-def demo():
-    org = build_demo_org(OrgSpec(members=60, days=120, seed=3, end_day=TODAY))
-    conn = connect_demo(org=org)
-    members = fetch_members(conn)
-    usage = fetch_usage(conn, TODAY - dt.timedelta(days=29), TODAY).frame
-    board = reports.leaderboard(usage, members, conn.identity.org_id)
-    return conn, members, usage, board
 
 
 def test_leaderboard_table_shows_status_labels(demo):
