@@ -22,7 +22,7 @@ if centers is None:
     st.stop()
 
 with data.friendly_errors("Could not load the organization's total"):
-    org_totals = data.load_org_totals(view.conn, view.start, view.end)
+    org_totals = page_data.org_totals()
 charge = chargeback.load_chargeback(view, page_data, centers, money, chargeback.org_total(org_totals))
 incomplete = "" if page_data.complete else " (incomplete)"
 metrics = [

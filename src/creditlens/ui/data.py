@@ -299,11 +299,11 @@ class PageData:
     def leaderboard(self) -> pd.DataFrame:
         return _leaderboard_cached(self.view.identity_key, self.key, self.summary, self.members, self.view.org_id)
 
-    def totals_check(self) -> reports.TotalsCheck:
-        """ "per-user + unattributed = org total", on the archived org totals of the same range."""
+    def org_totals(self) -> pd.DataFrame:
+        """The org-wide totals by stype for the same range (archived beside the usage): the add-up check's side."""
         if self.archived is not None:
-            return reports.totals_check(self.summary, self.archived.org_totals)
-        return reports.totals_check(self.frame, load_org_totals(self.view.conn, self.view.start, self.view.end))
+            return self.archived.org_totals
+        return load_org_totals(self.view.conn, self.view.start, self.view.end)
 
 
 @st.cache_data(ttl=CACHE_TTL_S, max_entries=CACHE_ENTRIES, show_spinner=False)
@@ -350,11 +350,6 @@ def load_previous_usage(view: View) -> tuple[pd.DataFrame | None, str | None]:
     if not previous.complete:
         return None, f"The previous period is not complete, so there is no comparison. {previous.warning()}"
     return previous.summary, None
-
-
-def load_totals_check(data: PageData) -> reports.TotalsCheck:
-    """ "per-user + unattributed = org total", the org total from the archived org-wide query."""
-    return data.totals_check()
 
 
 # -- the archive's line on every data page ----------------------------------------------------------

@@ -11,7 +11,7 @@ import streamlit as st
 from creditlens import orgnames, reports
 from creditlens.errors import CreditLensError
 from creditlens.ui.common import Metric, fmt_credits, fmt_int, plain, plural
-from creditlens.ui.data import CACHE_ENTRIES, CACHE_TTL_S, PageData, generation, load_org_totals
+from creditlens.ui.data import CACHE_ENTRIES, CACHE_TTL_S, PageData, generation
 
 PARAMS = ()
 
@@ -122,7 +122,7 @@ def totals_line(check: reports.TotalsCheck) -> tuple[bool, str]:
 def add_up_sentence(data: PageData) -> str | None:
     """The add-up check as one sentence for a download's About sheet (the whole range, before filters)."""
     try:
-        check = reports.totals_check(data.frame, load_org_totals(data.view.conn, data.view.start, data.view.end))
+        check = reports.totals_check(data.summary, data.org_totals())
     except CreditLensError as exc:
         return f"Not made: the org-wide total could not be loaded ({exc})."
     return f"{totals_line(check)[1]} (the whole range, before any filter)"
@@ -131,7 +131,7 @@ def add_up_sentence(data: PageData) -> str | None:
 def show_totals_check(data: PageData) -> None:
     """ "per-user + unattributed = org total" from a second, org-wide query."""
     try:
-        check = reports.totals_check(data.frame, load_org_totals(data.view.conn, data.view.start, data.view.end))
+        check = reports.totals_check(data.summary, data.org_totals())
     except CreditLensError as exc:
         st.warning(f"The org-wide total could not be loaded, so the check was skipped: {plain(exc)}")
         return
