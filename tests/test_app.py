@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import streamlit as st
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import dates, errors, fetching, reports
@@ -41,11 +41,6 @@ def _isolated(monkeypatch):
     st.cache_data.clear()
     yield
     st.cache_data.clear()
-
-
-def shown(markdown: str) -> str:
-    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def new_app(**query) -> AppTest:

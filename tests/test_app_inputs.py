@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import re
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import dates
@@ -55,11 +55,6 @@ def _clean(monkeypatch, emulator):
     emulator.faults.clear()
     yield
     st.cache_data.clear()
-
-
-def shown(markdown: str) -> str:
-    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def widget(items, label):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pandas as pd
 import pytest
 import streamlit as st
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import dates, fetching
@@ -29,10 +29,6 @@ def _isolated(monkeypatch):
     st.cache_data.clear()
     yield
     st.cache_data.clear()
-
-
-def shown(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def watch_page() -> AppTest:

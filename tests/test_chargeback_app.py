@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import chargeback as C
@@ -30,10 +30,6 @@ def open_at(page: str, **query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(query)
     return at.switch_page(f"app_pages/{page}.py").run()  # straight to the page: its link params are its own
-
-
-def shown(markdown: str) -> str:
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def assert_clean(at: AppTest) -> None:

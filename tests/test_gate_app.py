@@ -7,11 +7,11 @@ visitor's OIDC identity is AppTest's simulated ``st.user``; the configuration is
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pytest
 import streamlit as st
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import deployment, errors
@@ -50,11 +50,6 @@ def _isolated(monkeypatch):
     st.cache_data.clear()
     yield
     gate.forget_shared_connections()
-
-
-def shown(markdown: str) -> str:
-    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def server_secrets(emu: PortalEmulator, password: str = "harbor_analyst-demo-pw", **extra) -> dict:

@@ -4,11 +4,11 @@ session, a replayed return, sign-out revoking the token, the hints, and a secret
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import oauth
@@ -82,11 +82,6 @@ def back_with(location: str) -> AppTest:
 def mfa_return(emu, org) -> str:
     _, url = start_sign_in(emu)
     return browser_sign_in(url, MFA_ADMIN, mfa_password(MFA_ADMIN), mfa_code(org), verify=emu.ca_bundle)
-
-
-def shown(markdown: str) -> str:
-    """A message as the reader sees it: untrusted parts are backslash-escaped Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def errors(at: AppTest) -> list[str]:
