@@ -13,8 +13,9 @@ from rendered import shown
 from streamlit.testing.v1 import AppTest
 
 from creditlens import dates, fetching
+from creditlens.archive.memory import MEMORY_ARCHIVES
 from creditlens.portal import connect_demo
-from creditlens.ui import connection, watch
+from creditlens.ui import connection, syncing, watch
 from creditlens.watch import forecast, rules, spikes
 from creditlens.watch.evaluate import evaluate_rules
 from creditlens.windows import UsageWindow
@@ -26,9 +27,17 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 def _isolated(monkeypatch):
     for name in (connection.ENV_URL, connection.ENV_USER, connection.ENV_PASSWORD, connection.ENV_CA, watch.RULES_ENV):
         monkeypatch.delenv(name, raising=False)
-    st.cache_data.clear()
+    forget_archived_data()
     yield
+    forget_archived_data()
+
+
+def forget_archived_data() -> None:
+    """Every test starts from an empty in-memory archive, so what it fetches (and fails to) is its own."""
     st.cache_data.clear()
+    st.cache_resource.clear()
+    syncing.forget()
+    MEMORY_ARCHIVES.clear()
 
 
 def watch_page() -> AppTest:
