@@ -243,3 +243,12 @@ def test_a_load_covers_what_the_previous_run_drew_below_it(monkeypatch):
     slots.clear()
     data.load_page_data(view)  # archived already: nothing drawn, nothing to cover
     assert slots == []
+
+
+def test_the_progress_bar_stays_within_its_range_whatever_the_counts():
+    job = syncing.SyncJob(("key",))
+    assert (job.fraction(), job.label("Loading")) == (0.0, "Loading: checking the archive")
+    job.done, job.total = 1, 4
+    assert (job.fraction(), job.label("Loading")) == (0.25, "Loading: 1 of 4 windows")
+    job.done = 5  # more events than planned windows (a window retried as two) must not break the page
+    assert (job.fraction(), job.label("Loading")) == (1.0, "Loading: 4 of 4 windows")

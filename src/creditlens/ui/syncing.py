@@ -61,6 +61,15 @@ class SyncJob:
     def tick(self, event: WindowEvent) -> None:
         self.done, self.total = event.done, event.total
 
+    def fraction(self) -> float:
+        """Share of windows done, for the progress bar (which refuses anything outside 0..1)."""
+        return min(1.0, self.done / self.total) if self.total > 0 else 0.0
+
+    def label(self, text: str) -> str:
+        if not self.total:
+            return f"{text}: checking the archive"
+        return f"{text}: {min(self.done, self.total)} of {self.total} windows"
+
     def finished(self, timeout_s: float = 0.0) -> bool:
         if self.thread is not None:
             self.thread.join(timeout_s)
@@ -102,8 +111,7 @@ def sync_with_progress(archive, conn, key, start, end, text, refresh_today, memb
     cancel.button("Cancel", key=f"cl_cancel_{start}_{end}", icon=":material/close:", on_click=cancel_loading)
     cover_previous_run()
     while not job.finished(timeout_s=POLL_S):
-        label = f"{text}: {job.done} of {job.total} windows" if job.total else f"{text}: checking the archive"
-        bar.progress(job.done / job.total if job.total else 0.0, text=label)
+        bar.progress(job.fraction(), text=job.label(text))
     bar.empty()
     cancel.empty()
     if isinstance(job.error, ArchiveBusy):
