@@ -82,3 +82,29 @@ def test_member_trend_and_rows(demo):
     assert rows["credits"].sum() == pytest.approx(one["credits"].sum())
     labels = trends.drilldown_labels(board)
     assert set(labels) == set(reports.drilldown_options(board))
+
+
+def test_classify_matches_members_in_any_case_from_a_set_or_a_column():
+    import pandas as pd
+
+    names = pd.Series(pd.Categorical(["Ada_Org", "", "gone_Org", "guest", "vis_Other", "BOB_org"]))
+    orgs = pd.Series(["ORG", "", "ORG", "", "OTHER", "ORG"])
+    expected = ["member", "unattributed", "former_member", "public", "external", "member"]
+    members = pd.Series(["ada_org", "Bob_Org", "idle_Org"], dtype="str")
+    assert list(reports.classify(names, orgs, members, "ORG")) == expected
+    assert list(reports.classify(names, orgs, {"ada_org", "bob_org"}, "ORG")) == expected
+    assert list(reports.classify(names, orgs, set(), "ORG")) == [
+        "external" if o == "OTHER" else "unattributed" if n == "" else "public" if o == "" else "former_member"
+        for n, o in zip(names, orgs, strict=True)
+    ]
+
+
+def test_service_names_name_each_code_and_keep_unknown_codes_readable():
+    import pandas as pd
+
+    from creditlens.services import service_name
+
+    codes = pd.Series(pd.Categorical(["geocode", "storage", "geocode", "zz_new"]))
+    named = reports.service_names(codes)
+    assert list(named) == [service_name(c) for c in codes.astype(str)]
+    assert named[0] != "geocode" and named[0] == named[2]

@@ -144,9 +144,7 @@ def _charged_usage(usage: pd.DataFrame, members: pd.DataFrame, org_id: str, assi
     grouped = frame.groupby(keys, as_index=False, sort=False, observed=True)["credits"].sum()
     for name in ("username", "user_org_id", "stype"):
         grouped[name] = grouped[name].astype(str)
-    grouped["status"] = reports.classify(
-        grouped["username"], grouped["user_org_id"], {str(u).lower() for u in members["username"]}, org_id
-    )
+    grouped["status"] = reports.classify(grouped["username"], grouped["user_org_id"], members["username"], org_id)
     grouped["key"] = grouped["username"].str.lower()
     is_member = grouped["status"] == reports.MEMBER
     mine = grouped[is_member].merge(assignments, on="key", how="left")

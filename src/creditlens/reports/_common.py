@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MEMBER, FORMER, EXTERNAL, PUBLIC, UNATTRIBUTED = "member", "former_member", "external", "public", "unattributed"
 CATEGORIES = (MEMBER, FORMER, EXTERNAL, PUBLIC, UNATTRIBUTED)
@@ -47,21 +51,26 @@ NEAR_BUDGET_PCT = 90.0
 
 
 # -- classification -------------------------------------------------------------------------------
-def classify(usernames: pd.Series, user_org_ids: pd.Series, member_names: set[str], org_id: str) -> np.ndarray:
-    """The reconciliation category of each (username, userOrgId) pair."""
-    names = usernames.astype(str).to_numpy()
-    orgs = user_org_ids.astype(str).to_numpy()
-    lowered = np.char.lower(names.astype(str)) if len(names) else names
-    is_member = np.isin(lowered, list(member_names)) if member_names else np.zeros(len(names), bool)
+def is_in(values: pd.Series, candidates: Iterable[str]) -> np.ndarray:
+    """``values.isin(candidates)``, hashed in Arrow: pandas 3's string ``isin`` first makes a Python
+    object of every candidate, which alone took 0.2 s against 50,000 members."""
+    wanted = candidates if isinstance(candidates, pd.Series) else pd.Series(list(candidates), dtype=object)
+    left = pa.array(pd.Series(values).astype(str), type=pa.large_string())
+    right = pa.array(wanted.astype(str), type=pa.large_string())
+    return np.asarray(pc.is_in(left, value_set=right).fill_null(False), dtype=bool)
+
+
+def classify(usernames: pd.Series, user_org_ids: pd.Series, member_names: Iterable[str], org_id: str) -> np.ndarray:
+    """The reconciliation category of each (username, userOrgId) pair; ``member_names`` in any case."""
+    names = pd.Series(usernames).astype(str)
+    orgs = pd.Series(user_org_ids).astype(str).to_numpy()
+    members = member_names if isinstance(member_names, pd.Series) else pd.Series(list(member_names), dtype=object)
+    is_member = is_in(names.str.lower(), members.astype(str).str.lower())
     return np.select(
-        [names == "", is_member, orgs == "", orgs == org_id],
+        [(names == "").to_numpy(), is_member, orgs == "", orgs == org_id],
         [UNATTRIBUTED, MEMBER, PUBLIC, FORMER],
         default=EXTERNAL,
     )
-
-
-def _member_names(members: pd.DataFrame) -> set[str]:
-    return {str(u).lower() for u in members["username"]}
 
 
 def per_user_totals(usage: pd.DataFrame, members: pd.DataFrame, org_id: str) -> pd.DataFrame:
@@ -69,5 +78,5 @@ def per_user_totals(usage: pd.DataFrame, members: pd.DataFrame, org_id: str) -> 
     grouped = usage.groupby(["username", "user_org_id"], observed=True, as_index=False)[["credits", "num"]].sum()
     grouped["username"] = grouped["username"].astype(str)
     grouped["user_org_id"] = grouped["user_org_id"].astype(str)
-    grouped["status"] = classify(grouped["username"], grouped["user_org_id"], _member_names(members), org_id)
+    grouped["status"] = classify(grouped["username"], grouped["user_org_id"], members["username"], org_id)
     return grouped

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from creditlens.reports._common import LEADERBOARD_COLUMNS, MEMBER, UNATTRIBUTED_LABEL, per_user_totals
+from creditlens.reports._common import LEADERBOARD_COLUMNS, MEMBER, UNATTRIBUTED_LABEL, is_in, per_user_totals
 from creditlens.services import service_name
 
 
@@ -36,8 +36,8 @@ def leaderboard(usage: pd.DataFrame, members: pd.DataFrame, org_id: str, include
 
 
 def _idle_member_rows(totals: pd.DataFrame, members: pd.DataFrame, org_id: str) -> pd.DataFrame:
-    seen = set(totals.loc[totals["status"] == MEMBER, "username"].str.lower())
-    idle = members[~members["username"].str.lower().isin(seen)]
+    seen = totals.loc[totals["status"] == MEMBER, "username"].str.lower()
+    idle = members[~is_in(members["username"].str.lower(), seen)]
     return pd.DataFrame(
         {
             "username": idle["username"].astype(str).to_numpy(),
@@ -72,7 +72,7 @@ def _top_service(usage: pd.DataFrame) -> pd.DataFrame:
         {
             "username": top["username"].astype(str).to_numpy(),
             "user_org_id": top["user_org_id"].astype(str).to_numpy(),
-            "top_service": [service_name(s) for s in top["stype"].astype(str)],
+            "top_service": service_names(top["stype"]),
         }
     )
 
@@ -80,7 +80,7 @@ def _top_service(usage: pd.DataFrame) -> pd.DataFrame:
 def service_pivot(usage: pd.DataFrame) -> pd.DataFrame:
     """Credits per (username, user_org_id) × service, services by human name, largest first."""
     per = usage.groupby(["username", "user_org_id", "stype"], observed=True, as_index=False)["credits"].sum()
-    per["service"] = [service_name(s) for s in per["stype"].astype(str)]
+    per["service"] = service_names(per["stype"])
     per["username"] = per["username"].astype(str)
     per["user_org_id"] = per["user_org_id"].astype(str)
     wide = per.pivot_table(
@@ -90,6 +90,12 @@ def service_pivot(usage: pd.DataFrame) -> pd.DataFrame:
     wide = wide[order]
     wide.columns = [str(c) for c in wide.columns]
     return wide.reset_index()
+
+
+def service_names(stypes: pd.Series) -> np.ndarray:
+    """Each row's service by its human name, named once per distinct code rather than once per row."""
+    codes = stypes.astype(str)
+    return codes.map({code: service_name(code) for code in codes.unique()}).to_numpy()
 
 
 #: The top-members table's columns, in order.
@@ -164,5 +170,5 @@ def drilldown_options(board: pd.DataFrame) -> list[str]:
 def usage_rows(usage: pd.DataFrame) -> pd.DataFrame:
     """The tidy daily rows with the service's human name beside its code, in a stable order."""
     out = usage.copy()
-    out.insert(out.columns.get_loc("stype") + 1, "service", [service_name(s) for s in usage["stype"].astype(str)])
+    out.insert(out.columns.get_loc("stype") + 1, "service", service_names(usage["stype"]))
     return out.sort_values(["day", "username", "stype", "etype"], ignore_index=True)
