@@ -86,15 +86,43 @@ def test_usage_reports_users_for_days_equal_the_ledger(admin, org, frame):
 
 
 def test_usage_reports_users_today_is_hourly_and_adds_up(admin, org):
+    before = dt.datetime.now(dt.UTC)
     reply = admin.admin.usage_reports.users(time_frame="today")
+    after = dt.datetime.now(dt.UTC)
     assert reply["period"] == "1h" and reply["data"]
     hours = list(range(reply["startTime"], reply["endTime"], HOUR_MS))
     assert len(hours) == 25 or reply["startTime"] % HOUR_MS == 0  # 24 h not on the hour: 25 buckets
-    # The model spreads each day's credits evenly over its 24 hours.
-    expected = sum(org.total_credits(day_of(h), day_of(h)) / 24 for h in hours)
-    assert reply_credits(reply) == pytest.approx(expected, rel=1e-9)
     stamps = {int(s) for row in reply["data"] for s, _ in row["credits"]}
     assert stamps == set(hours)
+
+    # A past day's credits are spread evenly over its 24 hours; today's over the hours begun so far.
+    def expected(now: dt.datetime) -> float:
+        total = 0.0
+        for h in hours:
+            day, hour = day_of(h), (h // HOUR_MS) % 24
+            spread = now.hour + 1 if day == now.date() else 24
+            total += org.total_credits(day, day) / spread if hour < spread else 0.0
+        return total
+
+    got = reply_credits(reply)
+    assert got == pytest.approx(expected(before), rel=1e-9) or got == pytest.approx(expected(after), rel=1e-9)
+
+
+def test_todays_hours_still_to_come_have_no_usage_and_the_day_still_adds_up(admin, emulator, org):
+    today = dt.datetime.now(dt.UTC).date()
+    start = (today - EPOCH).days * DAY_MS
+    params = {"startTime": start, "endTime": start + DAY_MS - 1, "period": "1h", "vars": "credits,num", "f": "json"}
+    reply = admin._con.post(rest(emulator, "portals/self/usage"), params)
+    now = dt.datetime.now(dt.UTC)
+    per_hour: dict[int, float] = {}
+    for row in reply["data"]:
+        for stamp, value in row["credits"]:
+            hour = (int(stamp) - start) // HOUR_MS
+            per_hour[hour] = per_hour.get(hour, 0.0) + float(value)
+    assert sorted(per_hour) == list(range(24))
+    assert all(per_hour[h] == 0 for h in range(now.hour + 1, 24))
+    assert per_hour[0] > 0
+    assert sum(per_hour.values()) == pytest.approx(org.total_credits(today, today), rel=1e-9)
 
 
 def test_an_over_long_window_is_an_error_not_an_empty_reply(admin, emulator):

@@ -66,7 +66,8 @@ Usage (``portals/self/usage``, undocumented; :mod:`creditlens.fake.usage_api`):
   so splitting by them changes no total.
 - Chosen: ``startTime`` snaps down to the bucket edge; a bucket is included when it starts before
   ``endTime``; the reply's ``endTime`` is the edge after the last bucket. ``1h`` spreads each day's
-  model usage evenly over its 24 hours. History is kept for two years; older buckets are zero.
+  model usage evenly over its 24 hours, and today's over the hours begun so far (none in hours still
+  to come; the day's total is the same at ``1d``). History is kept for two years; older buckets are zero.
 
 The wire (:mod:`creditlens.fake.routes`): no ``f`` (or ``f=html``) answers an HTML page of the
 resource, ``f=pjson`` indented JSON; ``OPTIONS`` is a CORS preflight and every reply carries

@@ -143,16 +143,26 @@ def _apply_retention(org: DemoOrg, first_day: dt.date, credits: np.ndarray, num:
     return credits, num
 
 
+def hours_with_usage(day: dt.date, now: dt.datetime | None = None) -> int:
+    """Over how many of a day's hours ``1h`` spreads its usage: all 24 of a past day, and of today
+    only the hours begun so far, so a Today chart has nothing in hours still to come."""
+    now = now or dt.datetime.now(dt.UTC)
+    return now.hour + 1 if day == now.date() else 24
+
+
 def _to_buckets(period: str, edges: list[int], first_day: dt.date, credits: np.ndarray, num: np.ndarray):
-    """Fold daily columns into the period's buckets (``1h`` spreads a day evenly over 24 hours)."""
+    """Fold daily columns into the period's buckets (``1h`` spreads a day evenly over its hours with usage)."""
     if period == "1d":
         return credits, num
     if period == "1h":
         day_ms = (first_day - EPOCH).days * DAY_MS
-        hours = [(e - day_ms) // 3_600_000 for e in edges]
-        cols = [h // 24 for h in hours]
-        spread_num = num[:, cols] // 24 + (np.array([h % 24 for h in hours]) < (num[:, cols] % 24))
-        return credits[:, cols] / 24.0, spread_num
+        hours = np.array([(e - day_ms) // 3_600_000 for e in edges])
+        cols = hours // 24
+        now = dt.datetime.now(dt.UTC)
+        spread = np.array([hours_with_usage(first_day + dt.timedelta(days=int(c)), now) for c in cols])
+        hour, used = hours % 24, hours % 24 < spread
+        spread_num = np.where(used, num[:, cols] // spread + (hour < (num[:, cols] % spread)), 0)
+        return np.where(used, credits[:, cols] / spread, 0.0), spread_num
     first_ms = (first_day - EPOCH).days * DAY_MS
     bounds = [(e - first_ms) // DAY_MS for e in edges] + [credits.shape[1]]
     c = np.stack([credits[:, a:b].sum(axis=1) for a, b in itertools.pairwise(bounds)], axis=1)
