@@ -120,3 +120,20 @@ def test_hash_access_code_reads_stdin_and_prints_a_verifiable_hash(capsys, monke
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     code, _, err = run(capsys, "hash-access-code")
     assert code == 1 and "at least 8" in err
+
+
+def test_a_priced_leaderboard_has_the_cost_column_the_app_download_has(capsys):
+    code, out, _ = run(capsys, *DEMO, "--report", "leaderboard", "--price", "0.10", "--currency", "EUR")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    header = list(rows[0])
+    assert header[header.index("credits") + 1] == "cost_eur"
+    assert all(float(r["cost_eur"]) == pytest.approx(float(r["credits"]) * 0.10, abs=0.006) for r in rows)
+
+
+@pytest.mark.parametrize("report", ["usage", "reconciliation", "members"])
+def test_a_price_for_a_report_without_money_is_refused_not_ignored(capsys, report):
+    code, out, err = run(capsys, *DEMO, "--report", report, "--price", "0.10")
+    assert code != 0 and out == ""
+    assert "--price and --currency apply to leaderboard and chargeback reports" in err
+    assert "Traceback" not in err

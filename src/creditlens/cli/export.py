@@ -34,8 +34,11 @@ from creditlens.cli.sync import window_printer
 from creditlens.dates import InvalidDateRange, parse_day, validate_range
 from creditlens.errors import CreditLensError, redact
 from creditlens.exporting import HEADER_STYLES, to_csv_bytes, to_json_bytes
+from creditlens.money import add_cost_column
 
 REPORTS = ("leaderboard", "usage", "reconciliation", "members", "chargeback")
+#: Reports with money: the leaderboard gets a cost column after credits, as the app's download does.
+PRICED_REPORTS = ("leaderboard", "chargeback")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -60,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--offline", action="store_true", help="with --archive: no sign-in; fail if the archive lacks part of the range"
     )
     export.add_argument("--org", metavar="ORG_ID", help="with --offline: the org to read when DIR holds several")
-    chargeback_cli.add_chargeback_args(export)  # --cost-centers, --price, --currency for --report chargeback
+    chargeback_cli.add_chargeback_args(export)  # --cost-centers for chargeback; --price, --currency for both priced
     export.set_defaults(run=run)
 
 
@@ -86,6 +89,8 @@ def check_export_args(args: argparse.Namespace) -> None:
         raise CliError("--org picks an archive with --offline; a sign-in already names its org.")
     if not args.offline and not args.demo and args.portal is None:
         raise CliError("Say where the usage comes from: --demo, --portal URL, or --archive DIR --offline.")
+    if args.report not in PRICED_REPORTS and (args.price is not None or args.currency):
+        raise CliError(f"--price and --currency apply to {' and '.join(PRICED_REPORTS)} reports, not {args.report}.")
 
 
 def requested_range(args: argparse.Namespace, today: dt.date) -> tuple[dt.date, dt.date]:
@@ -143,6 +148,8 @@ def write_report(args: argparse.Namespace, data: ArchivedRange, conn=None) -> in
         print(f"creditlens: warning: {data.warning()} The file holds only what loaded.", file=sys.stderr)
     if args.report == "chargeback":
         frame = chargeback_cli.chargeback_report(args, conn, data)  # conn is None offline
+    elif args.report == "leaderboard":
+        frame = add_cost_column(build_report(args.report, data), chargeback_cli.pricing_from_args(args))
     else:
         frame = build_report(args.report, data)
     if needs_usage and not data.complete:
