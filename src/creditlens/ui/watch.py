@@ -227,7 +227,7 @@ MEMBER_CONFIG = {
     "full_name": st.column_config.TextColumn("Full name"),
     "assigned": credits_column("Assigned", "Credits allocated to the member"),
     "available": credits_column("Left", "Allocation left now"),
-    "daily_burn": credits_column("Daily burn", "Average transaction credits a day over the last 90 whole days"),
+    "daily_burn": credits_column("Credits used a day", "Average transaction credits a day over the last 90 whole days"),
     "outcome": st.column_config.TextColumn("Outlook"),
     "runout": st.column_config.DateColumn("Runs out around", format="YYYY-MM-DD"),
     "runout_earliest": st.column_config.DateColumn("Earliest (90 %)", format="YYYY-MM-DD"),
