@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 PORT ?= 8501
 
-.PHONY: run test lint unit e2e bench emulator chromium clean
+.PHONY: run test lint unit e2e bench load emulator chromium clean
 
 # Debian's python3 needs python3-venv for `-m venv`; install it when we can (CI runs as root).
 $(BIN)/python:
@@ -45,8 +45,14 @@ unit: $(STAMP)
 e2e: $(STAMP) chromium
 	CREDITLENS_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -q -m e2e
 
+# Both benchmarks write their own section of docs/performance.md: scaling (bench.py), then the usage archive.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/archive.py
+
+# A bounded load run (25 browser sessions at once on the Leaderboard; takes minutes): its own section of the page.
+load: $(STAMP) chromium
+	CREDITLENS_CHROMIUM=$(CHROMIUM) $(BIN)/python benchmarks/load.py
 
 emulator: $(STAMP)
 	$(BIN)/creditlens emulator

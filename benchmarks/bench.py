@@ -636,8 +636,9 @@ def _child_app(spec: dict) -> dict:
     from streamlit.testing.v1 import AppTest
 
     from creditlens import dates
+    from creditlens.ui import connection
+    from creditlens.ui.links import preset_slug
 
-    connection, preset_slug = _app_modules()
     used = []
     real_build = connection.build_demo_org
 
@@ -671,17 +672,6 @@ def _child_app(spec: dict) -> dict:
         "members": used[0] if used else None,
         "tables": len(at.dataframe),
     }
-
-
-def _app_modules() -> tuple[Any, Callable[[str], str]]:
-    """The module whose ``build_demo_org`` the app's demo connection calls, and the range's link slug."""
-    try:
-        from creditlens.ui import connection, links
-    except ImportError:  # the app before its split into creditlens.ui
-        from creditlens import webapp
-
-        return webapp, webapp.preset_slug
-    return connection, links.preset_slug
 
 
 def _raise_app_errors(at) -> None:
