@@ -469,7 +469,8 @@ class _SummaryPDF(FPDF):
             )
         self.note(
             "Org overhead is usage by former members, other organizations' users and public accounts; "
-            "unattributed usage carries no username. Members in several cost centers are split evenly."
+            "unattributed usage carries no username. A member in several cost centers has their credits split "
+            "evenly and is counted on each line, so the Members column adds up to more than the Total's."
         )
         trend = cb.monthly_trend(charge)
         if not trend.empty and trend["credits"].sum() > 0:
