@@ -284,3 +284,43 @@ def test_no_group_with_the_tag_is_one_clear_message(fetched):
     conn, members, _, _ = fetched
     with pytest.raises(C.CostCenterError, match="No groups tagged 'no-such-tag'"):
         C.groups_cost_centers(conn, members, tag="no-such-tag")
+
+
+def small_chargeback(credits: tuple[float, float, float]) -> C.Chargeback:
+    """ann and bob on Planning, cyd and dan on no cost center; ann, cyd and an external user used credits."""
+    from creditlens.fetching import members_frame
+
+    members = members_frame([{"username": n, "role": "org_user"} for n in ("ann", "bob", "cyd", "dan")])
+    usage = pd.DataFrame(
+        {
+            "day": pd.to_datetime(["2026-01-05", "2026-02-03", "2026-02-04"]),
+            "username": pd.Categorical(["ann", "cyd", "ext"]),
+            "user_org_id": pd.Categorical(["ORG", "ORG", "OTHER"]),
+            "stype": pd.Categorical(["geocode", "geocode", "geocode"]),
+            "etype": pd.Categorical(["geocodecnt"] * 3),
+            "credits": list(credits),
+            "num": [1, 1, 1],
+        }
+    )
+    centers = C.from_mapping_csv("username,cost_center\nann,Planning\nBOB,Planning\n", members)
+    return C.build_chargeback(usage, members, "ORG", centers, Pricing(None, "USD"), sum(credits))
+
+
+def test_org_total_credits_adds_the_org_wide_rows():
+    rows = pd.DataFrame({"stype": ["geocode", "features", "spanalysis"], "credits": [1.5, 2.0, 0.25]})
+    assert C.org_total_credits(rows) == pytest.approx(3.75)
+    assert C.org_total_credits(rows.iloc[0:0]) == 0.0
+
+
+def test_members_without_cost_center_counts_idle_members_too():
+    charge = small_chargeback((10.0, 2.0, 3.0))
+    assert C.members_without_cost_center(charge) == 2  # cyd (used credits) and dan (idle)
+    planning = charge.table.set_index("cost_center").loc["Planning"]
+    assert (planning["member_count"], planning["credits"]) == (2, 10.0)
+
+
+def test_has_usage_is_false_for_an_empty_or_all_zero_trend():
+    trend = C.monthly_trend(small_chargeback((10.0, 2.0, 3.0)))
+    assert C.has_usage(trend)
+    assert not C.has_usage(C.monthly_trend(small_chargeback((0.0, 0.0, 0.0))))
+    assert not C.has_usage(trend.iloc[0:0])

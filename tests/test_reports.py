@@ -150,3 +150,36 @@ def test_demo_numbers_add_up_per_service(small_org):
         assert truth["" if username == R.UNATTRIBUTED_LABEL else username] == status
     assert set(rec.table.status) == set(R.CATEGORIES)
     assert len(rec.idle_members) > 0
+
+
+def test_category_counts_keep_idle_members_apart_and_add_up():
+    counts = R.category_counts(R.reconcile_members(USAGE, MEMBERS, ORG)).set_index("status")
+    assert list(counts.index) == list(R.CATEGORIES)
+    assert counts.loc["member", "category"] == "Member"
+    # ann used credits; cyd only logged in (0 credits) and bob has no usage at all: both idle.
+    assert (counts.loc["member", "with_usage"], counts.loc["member", "without_usage"]) == (1, 2)
+    assert counts.loc["member", "credits"] == 12.0
+    for status, credits in (("former_member", 3.0), ("external", 4.0), ("public", 0.5), ("unattributed", 1.5)):
+        assert (counts.loc[status, "with_usage"], counts.loc[status, "without_usage"]) == (1, 0)
+        assert counts.loc[status, "credits"] == credits
+    assert counts["credits"].sum() == pytest.approx(USAGE["credits"].sum())
+
+
+def test_over_by_is_what_an_overspent_member_used_past_the_allocation():
+    members = members_frame(
+        [
+            {"username": "over", "assignedCredits": 50, "availableCredits": -7},
+            {"username": "within", "assignedCredits": 100, "availableCredits": 40},
+            {"username": "exact", "assignedCredits": 20, "availableCredits": 0},
+        ]
+    )
+    status = R.budget_status(members, USAGE.iloc[0:0])
+    over = pd.Series(R.over_by(status).to_numpy(), index=status["username"])
+    assert over["over"] == pytest.approx(7.0)
+    assert pd.isna(over["within"]) and pd.isna(over["exact"])  # all used is not past it
+
+
+def test_totals_check_usage_total_is_per_user_plus_unattributed():
+    check = R.totals_check(USAGE, pd.DataFrame({"stype": ["x"], "credits": [22.0]}))
+    assert check.usage_total == pytest.approx(21.0) == pytest.approx(USAGE["credits"].sum())
+    assert check.difference == pytest.approx(check.usage_total - 22.0)

@@ -64,8 +64,11 @@ from creditlens.chargeback._table import (
     ChargebackCheck,
     build_chargeback,
     chargeback_note,
+    has_usage,
     line_members,
+    members_without_cost_center,
     monthly_trend,
+    org_total_credits,
 )
 
 __all__ = [
@@ -110,7 +113,10 @@ __all__ = [
     "from_member_field",
     "groups_cost_centers",
     "groups_with_tag",
+    "has_usage",
     "line_members",
+    "members_without_cost_center",
     "monthly_chart",
     "monthly_trend",
+    "org_total_credits",
 ]

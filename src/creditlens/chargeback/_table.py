@@ -126,6 +126,17 @@ def build_chargeback(
     return Chargeback(ordered, charged, roster, check, pricing, cost_centers, complete)
 
 
+def org_total_credits(org_totals: pd.DataFrame) -> float:
+    """The org-wide credits of the range from the org-wide query's rows (the add-up check's reference)."""
+    return float(org_totals["credits"].sum())
+
+
+def members_without_cost_center(chargeback: Chargeback) -> int:
+    """How many members the "(no cost center)" line holds, idle ones too."""
+    table = chargeback.table
+    return int(table.loc[table["line_kind"] == NO_COST_CENTER, "member_count"].sum())
+
+
 def _charged_usage(usage: pd.DataFrame, members: pd.DataFrame, org_id: str, assignments: pd.DataFrame) -> pd.DataFrame:
     """Usage per (username, userOrgId, service, month) on its line, a split member's credits by weight."""
     # Group on the categorical codes first and make text of the (small) result: converting a
@@ -187,6 +198,11 @@ def monthly_trend(chargeback: Chargeback) -> pd.DataFrame:
     order = {name: i for i, name in enumerate(chargeback.table["cost_center"])}
     out["order"] = out["cost_center"].map(order)
     return out.sort_values(["period", "order"], ignore_index=True).drop(columns="order")
+
+
+def has_usage(trend: pd.DataFrame) -> bool:
+    """Whether a :func:`monthly_trend` has any credits to chart (an empty or all-zero one has not)."""
+    return not trend.empty and float(trend["credits"].sum()) > 0
 
 
 def line_members(chargeback: Chargeback, members: pd.DataFrame, cost_center: str) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from creditlens.reports._budgets import (
     budget_alerts,
     budget_counts,
     budget_status,
+    over_by,
 )
 from creditlens.reports._common import (
     CATEGORIES,
@@ -51,6 +52,7 @@ from creditlens.reports._overview import (
 from creditlens.reports._reconciliation import (
     Reconciliation,
     TotalsCheck,
+    category_counts,
     reconcile_members,
     totals_check,
 )
@@ -93,6 +95,7 @@ __all__ = [
     "budget_alerts",
     "budget_counts",
     "budget_status",
+    "category_counts",
     "choose_granularity",
     "classify",
     "distinct_values",
@@ -101,6 +104,7 @@ __all__ = [
     "leaderboard",
     "member_trend",
     "member_usage",
+    "over_by",
     "overview_kpis",
     "per_user_totals",
     "period_buckets",

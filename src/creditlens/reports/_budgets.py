@@ -39,6 +39,11 @@ def budget_status(members: pd.DataFrame, usage: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("used_pct", ascending=False, ignore_index=True)
 
 
+def over_by(status: pd.DataFrame) -> pd.Series:
+    """Per row of :func:`budget_status`: credits used past the allocation (used − assigned), NaN when within it."""
+    return (status["used"] - status["assigned"]).where(status["available"] < 0)
+
+
 @dataclass(frozen=True)
 class BudgetCounts:
     members: int  # members with an allocation

@@ -45,6 +45,26 @@ def reconcile_members(usage: pd.DataFrame, members: pd.DataFrame, org_id: str) -
     return Reconciliation(table, summary, idle.sort_values("username", ignore_index=True))
 
 
+def category_counts(rec: Reconciliation) -> pd.DataFrame:
+    """Per category: usernames with usage in the range, members without any, and credits.
+
+    Columns ``status``, ``category`` (its label), ``with_usage``, ``without_usage``, ``credits``. The member
+    count never silently includes idle members: Overview's "Active members" is the same number.
+    """
+    table = rec.table
+    # Only a member can be idle: every other username is in the usage because it used something.
+    used = (table["credits"] > 0) | (table["status"] != MEMBER)
+    return pd.DataFrame(
+        {
+            "status": list(CATEGORIES),
+            "category": [CATEGORY_LABELS[c] for c in CATEGORIES],
+            "with_usage": [int(((table["status"] == c) & used).sum()) for c in CATEGORIES],
+            "without_usage": [int(((table["status"] == c) & ~used).sum()) for c in CATEGORIES],
+            "credits": [float(table.loc[table["status"] == c, "credits"].sum()) for c in CATEGORIES],
+        }
+    )
+
+
 # -- totals --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TotalsCheck:
@@ -53,8 +73,13 @@ class TotalsCheck:
     org_total: float  # from the org-wide query (grouped by service only)
 
     @property
+    def usage_total(self) -> float:
+        """What the usage adds up to: per-user plus unattributed credits."""
+        return self.per_user + self.unattributed
+
+    @property
     def difference(self) -> float:
-        return self.per_user + self.unattributed - self.org_total
+        return self.usage_total - self.org_total
 
     @property
     def ok(self) -> bool:

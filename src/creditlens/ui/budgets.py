@@ -22,8 +22,7 @@ def budget_table(status: pd.DataFrame, money: Pricing | None = None) -> pd.DataF
     (``over_by``, empty when within it); with a credit price, the cost of the credits in range."""
     out = status.copy()
     out["state"] = status["state"].map(BUDGET_STATES).fillna(status["state"])
-    over = (status["used"] - status["assigned"]).where(status["available"] < 0)
-    out.insert(out.columns.get_loc("available") + 1, "over_by", over)
+    out.insert(out.columns.get_loc("available") + 1, "over_by", reports.over_by(status))
     return add_cost_column(out, money or pricing.current(), credits="range_credits")
 
 

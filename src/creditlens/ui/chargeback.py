@@ -17,7 +17,16 @@ import streamlit as st
 
 from creditlens import chargeback as cb
 from creditlens import exporting, summary_pdf
-from creditlens.chargeback import NO_COST_CENTER, ROLE, line_members, monthly_chart, monthly_trend
+from creditlens.chargeback import (
+    NO_COST_CENTER,
+    ROLE,
+    has_usage,
+    line_members,
+    members_without_cost_center,
+    monthly_chart,
+    monthly_trend,
+)
+from creditlens.chargeback import org_total_credits as org_total
 from creditlens.money import Pricing, format_money
 from creditlens.portal import PortalConnection
 from creditlens.ui import data, pricing
@@ -33,7 +42,17 @@ LINE_KIND_LABELS = cb.LINE_KIND_LABELS
 SOURCE_OPTIONS = (cb.GROUPS, cb.FILE, cb.ROLE, cb.USER_TYPE)
 
 #: What the page lays out straight from the library (the numbers are computed there, not here).
-__all__ = ["NO_COST_CENTER", "ROLE", "format_money", "line_members", "monthly_chart", "monthly_trend"]
+__all__ = [
+    "NO_COST_CENTER",
+    "ROLE",
+    "format_money",
+    "has_usage",
+    "line_members",
+    "members_without_cost_center",
+    "monthly_chart",
+    "monthly_trend",
+    "org_total",
+]
 
 
 def scoped_key(name: str, view: View) -> str:
@@ -273,18 +292,3 @@ def summary_maker(
         return summary_pdf.render_pdf(summary)
 
     return make
-
-
-def org_total(org_totals: pd.DataFrame) -> float:
-    """The org-wide credits of the range (the check's reference)."""
-    return float(org_totals["credits"].sum())
-
-
-def has_usage(trend: pd.DataFrame) -> bool:
-    return not trend.empty and float(trend["credits"].sum()) > 0
-
-
-def members_without_cost_center(charge: cb.Chargeback) -> int:
-    """How many members the "no cost center" line holds."""
-    table = charge.table
-    return int(table.loc[table["line_kind"] == NO_COST_CENTER, "member_count"].sum())

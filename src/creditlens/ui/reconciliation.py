@@ -10,29 +10,11 @@ import streamlit as st
 
 from creditlens import orgnames, reports
 from creditlens.errors import CreditLensError
+from creditlens.reports import category_counts
 from creditlens.ui.common import Metric, fmt_credits, fmt_int, plain, plural
 from creditlens.ui.data import CACHE_ENTRIES, CACHE_TTL_S, PageData, generation
 
 PARAMS = ()
-
-
-def category_counts(rec: reports.Reconciliation) -> pd.DataFrame:
-    """Per category: usernames with usage in the range, members without any, and credits.
-
-    The member count never silently includes idle members: Overview's "Active members" is the same number.
-    """
-    table = rec.table
-    # Only a member can be idle: every other username is in the usage because it used something.
-    used = (table["credits"] > 0) | (table["status"] != reports.MEMBER)
-    return pd.DataFrame(
-        {
-            "status": list(reports.CATEGORIES),
-            "category": [reports.CATEGORY_LABELS[c] for c in reports.CATEGORIES],
-            "with_usage": [int(((table["status"] == c) & used).sum()) for c in reports.CATEGORIES],
-            "without_usage": [int(((table["status"] == c) & ~used).sum()) for c in reports.CATEGORIES],
-            "credits": [float(table.loc[table["status"] == c, "credits"].sum()) for c in reports.CATEGORIES],
-        }
-    )
 
 
 def reconciliation_metrics(rec: reports.Reconciliation) -> list[Metric]:
@@ -114,7 +96,7 @@ def totals_line(check: reports.TotalsCheck) -> tuple[bool, str]:
     if check.ok:
         return True, f"{parts} = org total {fmt_credits(check.org_total)} ✓"
     return False, (
-        f"{parts} = {fmt_credits(check.per_user + check.unattributed)}, but the org total is "
+        f"{parts} = {fmt_credits(check.usage_total)}, but the org total is "
         f"{fmt_credits(check.org_total)} (difference {fmt_credits(check.difference)})."
     )
 
