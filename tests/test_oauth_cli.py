@@ -10,6 +10,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import keyring
 import keyring.backend
@@ -18,6 +19,7 @@ import keyring.errors
 import pytest
 
 from creditlens.cli import main
+from creditlens.fake.auth import s256
 from creditlens.fake.demo_org import OrgSpec, build_demo_org
 from creditlens.fake.oauth_flow import add_oauth_admins, browser_sign_in, mfa_code, mfa_password
 
@@ -117,6 +119,8 @@ def test_client_id_signs_in_out_of_band_and_leaks_nothing(emu, org, capsys, capl
     assert exchange and exchange[0]["params"]["grant_type"] == "authorization_code"
     secrets = [person.code, *emu.issued_secrets()]
     assert len(secrets) > 2
+    challenge = parse_qs(urlsplit(url_line).query)["code_challenge"][0]
+    assert [s for s in secrets if s256(s) == challenge], "the PKCE verifier is among the secrets scanned for"
     for secret in secrets:
         assert secret not in out + err + caplog.text
     assert files_containing(tmp_path, secrets, started) == []

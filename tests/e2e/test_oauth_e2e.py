@@ -126,10 +126,11 @@ def test_sign_in_with_arcgis_mfa_admin_leaderboard_and_sign_out(browser, oauth_a
         assert shown == total > 0
         assert_clean(portal)
         seen = portal.url + portal.content() + oauth_app.log_text()
-        for secret in secrets:
+        every = [*secrets, *emu.issued_secrets()]  # with the redeemed code and PKCE verifier
+        for secret in every:
             assert secret not in seen
         assert "code=" not in portal.url and "state=" not in portal.url
-        assert files_holding([ROOT, Path(tempfile.gettempdir())], secrets, started) == []
+        assert files_holding([ROOT, Path(tempfile.gettempdir())], every, started) == []
 
         # 5. sign-out revokes: the token no longer works at the emulator
         portal.locator(SIDEBAR).get_by_role("button", name="Sign out").click()

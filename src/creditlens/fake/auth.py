@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from creditlens.fake.demo_org import DemoOrg
@@ -18,6 +19,7 @@ from creditlens.fake.demo_org import DemoOrg
 OAUTH_STATE_TTL_S = 900  # how long a sign-in page stays usable
 CODE_TTL_S = 600  # how long an authorization code may be redeemed
 REFRESH_TTL_S = 1_209_599  # two weeks, as ArcGIS Online's token reply says
+REDEEMED_KEPT = 1_000  # redeemed codes and verifiers remembered for secret scans
 
 
 @dataclass
@@ -87,6 +89,8 @@ class AuthModel:
         self._codes: dict[str, _Code] = {}
         self._refresh: dict[str, tuple[int, str, float]] = {}  # refresh token -> (org, username, expires)
         self._second_factor: dict[str, tuple[int, str, float]] = {}  # oauth_state -> (org, username, when)
+        # Codes and PKCE verifiers once redeemed, kept only so secret scans can look for them too.
+        self._redeemed: deque[str] = deque(maxlen=REDEEMED_KEPT)
 
     # -- accounts ---------------------------------------------------------------------------------
     def find_account(self, username: str, *, case_sensitive: bool) -> tuple[int, str] | None:
@@ -159,9 +163,10 @@ class AuthModel:
             return list(self._codes)
 
     def issued_secrets(self) -> list[str]:
-        """Every live token, refresh token and authorization code (for secret scans)."""
+        """Every live token, refresh token and authorization code, and the codes and PKCE verifiers
+        redeemed (for secret scans)."""
         with self._lock:
-            return [*self._tokens, *self._refresh, *self._codes]
+            return [*self._tokens, *self._refresh, *self._codes, *self._redeemed]
 
     def expire_all(self) -> None:
         """Invalidate every token, refresh token and code."""
@@ -230,6 +235,7 @@ class AuthModel:
         """Exchange a code: ``(access token, refresh token, lifetime s, username)``. A code works once."""
         with self._lock:
             found = self._codes.pop(code or "", None)
+            self._redeemed.extend(s for s in (code, code_verifier) if s and found is not None)
         if found is None or time.time() - found.issued > self.code_ttl_s:
             raise OAuthError(400, "invalid_request", "Invalid authorization code")
         if (redirect_uri or "") != found.authorization.redirect_uri:
