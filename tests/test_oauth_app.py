@@ -182,3 +182,20 @@ def test_pressing_the_button_again_retires_the_earlier_sign_in(emu, configured):
     second = parse_qs(urlsplit(at.session_state[oauth_ui.OPEN].url).query)["state"][0]
     assert second != first
     assert not oauth_ui.pending_sign_ins().is_open(first) and oauth_ui.pending_sign_ins().is_open(second)
+
+
+def test_a_token_that_dies_mid_session_is_renewed_and_the_page_reloads_unnoticed(emu, org, configured):
+    at = back_with(mfa_return(emu, org))
+    tokens = at.session_state[oauth_ui.TOKENS]
+    first, renewals = tokens.access_token(), tokens.renewals
+    emu.auth.revoke(first)  # the access token dies at the portal, as when it expires
+    emu.clear_requests()
+    button(at, "Refresh data").click().run()
+    assert not at.exception and not at.error and not errors(at)
+    assert tokens.renewals == renewals + 1 and tokens.access_token() != first
+    paths = [r["path"] for r in emu.requests]
+    assert "/sharing/rest/oauth2/token" in paths  # renewed with the refresh token, no sign-in page
+    usage = [r["auth"] for r in emu.requests if r["path"].endswith("/usage")]
+    assert usage and usage[-1] == "valid"  # the range was fetched again, through the new token
+    assert any("Signed in as" in c and MFA_ADMIN in c for c in captions(at))
+    assert any("Quay GIS" in shown(c.value) for c in at.main.caption)  # the page, not a sign-in prompt
