@@ -194,11 +194,15 @@ USER_GROUPBY = "username,userorgid,stype,etype"
 ORG_GROUPBY = "stype"
 
 
-def usage_params(window: UsageWindow, groupby: str, variables: str = "credits,num") -> dict[str, str]:
+def usage_params(
+    window: UsageWindow, groupby: str, variables: str = "credits,num", period: str = "1d"
+) -> dict[str, str]:
+    """The usage endpoint's query for one window, the one place it is built: the window's first and last UTC
+    millisecond, buckets of ``period`` ("1d", or "1h" for at most one day), the measures and the grouping."""
     return {
         "startTime": str(window.start_ms),
         "endTime": str(window.end_ms),
-        "period": "1d",
+        "period": period,
         "vars": variables,
         "groupby": groupby,
     }

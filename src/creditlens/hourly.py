@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from creditlens.errors import CreditLensError, PortalError, UsagePayloadError
-from creditlens.fetching import RETRY_PAUSE_S, UsageResult, WindowFailure
+from creditlens.fetching import RETRY_PAUSE_S, USER_GROUPBY, UsageResult, WindowFailure, usage_params
 from creditlens.portal import PortalConnection, usage_path
 from creditlens.reports import HOURLY_MAX_DAYS
 from creditlens.usage_parsing import KEY_COLUMNS, usage_rows
@@ -25,20 +25,8 @@ from creditlens.windows import UsageWindow, split_windows
 log = logging.getLogger(__name__)
 
 HOUR_MS = 3_600_000
-HOURLY_GROUPBY = "username,userorgid,stype,etype"
 HOURLY_COLUMNS = ("hour", "day", *KEY_COLUMNS, "credits", "num")
 _KEY_SOURCES = {"username": "username", "user_org_id": "userOrgId", "stype": "stype", "etype": "etype"}
-
-
-def hourly_params(window: UsageWindow) -> dict[str, str]:
-    """One UTC day by the hour."""
-    return {
-        "startTime": str(window.start_ms),
-        "endTime": str(window.end_ms),
-        "period": "1h",
-        "vars": "credits,num",
-        "groupby": HOURLY_GROUPBY,
-    }
 
 
 def fetch_hourly(conn: PortalConnection, start: dt.date, end: dt.date) -> UsageResult:
@@ -59,10 +47,11 @@ def fetch_hourly(conn: PortalConnection, start: dt.date, end: dt.date) -> UsageR
 
 def fetch_hourly_day(conn: PortalConnection, window: UsageWindow) -> pd.DataFrame:
     """One day: sign in again once on token expiry, retry once on a transient fault (as daily windows do)."""
+    params = usage_params(window, USER_GROUPBY, period="1h")
     relogged = retried = False
     while True:
         try:
-            return parse_hourly_reply(conn.post(usage_path(conn), hourly_params(window)), window)
+            return parse_hourly_reply(conn.post(usage_path(conn), params), window)
         except PortalError as exc:
             if exc.is_token_expired and not relogged:
                 conn.relogin()

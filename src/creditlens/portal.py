@@ -424,19 +424,11 @@ def _check_arcgis_online(portal: dict) -> None:
 
 def check_usage_access(conn: PortalConnection) -> None:
     """Ask for one day of usage; a permission error means this account cannot view credits."""
+    from creditlens.fetching import ORG_GROUPBY, usage_params  # fetching builds on this module
+
     today = dt.datetime.now(dt.UTC).date()
-    window = UsageWindow(today, today)
     try:
-        conn.post(
-            usage_path(conn),
-            {
-                "startTime": str(window.start_ms),
-                "endTime": str(window.end_ms),
-                "period": "1d",
-                "vars": "credits",
-                "groupby": "stype",
-            },
-        )
+        conn.post(usage_path(conn), usage_params(UsageWindow(today, today), ORG_GROUPBY, variables="credits"))
     except PortalError as exc:
         if exc.is_permission or "permission" in str(exc).lower() or "not authorized" in str(exc).lower():
             raise NotAuthorized(
