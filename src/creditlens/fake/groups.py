@@ -15,6 +15,8 @@ from functools import cached_property
 
 import numpy as np
 
+from creditlens.windows import DAY_MS
+
 #: Department groups, tagged ``chargeback`` so an admin can pick them by tag.
 DEPARTMENTS = (
     "Planning",
@@ -78,7 +80,6 @@ def build_groups(seed: int, org_id: str, members: list[dict], created_ms: int) -
     rng = np.random.default_rng([seed, _GROUP_SEED_SALT])
     usernames = [m["username"] for m in members]
     n = len(usernames)
-    day_ms = 86_400_000
     departments = [
         Group(
             id=group_id(org_id, title),
@@ -86,7 +87,7 @@ def build_groups(seed: int, org_id: str, members: list[dict], created_ms: int) -
             owner="",
             tags=[CHARGEBACK_TAG, "department", title.lower()],
             access="org",
-            created=created_ms + k * day_ms,
+            created=created_ms + k * DAY_MS,
             snippet=f"Members of the {title} department.",
         )
         for k, title in enumerate(DEPARTMENTS)
@@ -147,7 +148,7 @@ def build_groups(seed: int, org_id: str, members: list[dict], created_ms: int) -
         if group.tags[0] == CHARGEBACK_TAG and len(group.users) > 3:
             group.admins.append(group.users.pop(0))
         offsets = rng.integers(1, 400, len(group.everyone))
-        group.joined = {u: int(group.created + o * day_ms) for u, o in zip(group.everyone, offsets, strict=True)}
+        group.joined = {u: int(group.created + o * DAY_MS) for u, o in zip(group.everyone, offsets, strict=True)}
     return groups
 
 
