@@ -173,3 +173,23 @@ def test_cost_centers_from_a_file(usage, members, tmp_path):
 def test_fetch_range_covers_windows_and_spike_baselines():
     rules = parse_rules('[[rule]]\nname = "a"\nscope = "org"\nwindow = "7d"\nspike = true\n')
     assert fetch_range(rules, TODAY) == (TODAY - dt.timedelta(days=7 + 30), YESTERDAY)
+
+
+def test_alerts_per_rule_counts_each_rules_alerts(usage, members):
+    rules = parse_rules(
+        """
+[[rule]]
+name = "members"
+scope = "member"
+window = "1d"
+credits_over = 0
+[[rule]]
+name = "never"
+scope = "org"
+window = "1d"
+credits_over = 1e12
+"""
+    )
+    result = evaluate_rules(rules, usage, members, ORG, TODAY, balance=None)
+    assert result.alerts_per_rule() == {"members": 2}  # ana and bo; the public account is no member
+    assert result.alerts_per_rule()["members"] == sum(a.rule == "members" for a in result.alerts)

@@ -363,7 +363,7 @@ CONDITION_LABELS = {
 
 def rules_overview(ruleset: rules.RuleSet, evaluation: Evaluation) -> pd.DataFrame:
     """One row per rule: what it watches and how many alerts it would fire now."""
-    fired = pd.Series([a.rule for a in evaluation.alerts], dtype=object).value_counts()
+    fired = evaluation.alerts_per_rule()
     rows = []
     for rule in ruleset.rules:
         condition = next(c for c in rules.CONDITIONS if getattr(rule, c) not in (None, False))
@@ -375,7 +375,7 @@ def rules_overview(ruleset: rules.RuleSet, evaluation: Evaluation) -> pd.DataFra
                 "window": rule.window,
                 "condition": CONDITION_LABELS[condition] + ("" if condition == "spike" else f" {value:,.0f}"),
                 "only": ", ".join(rule.only),
-                "fires": int(fired.get(rule.name, 0)),
+                "fires": fired.get(rule.name, 0),
             }
         )
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ credits equal what the Leaderboard shows for the same days.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -69,6 +70,10 @@ class Evaluation:
     alerts: list[Alert]
     problems: list[str] = field(default_factory=list)  # rules that could not be checked, and why
     complete: bool = True  # False when some usage did not load: never treat the result as final
+
+    def alerts_per_rule(self) -> dict[str, int]:
+        """How many alerts each rule fires now, by rule name (a rule that fires none is left out)."""
+        return dict(Counter(a.rule for a in self.alerts))
 
 
 def _window_label(start: dt.date, end: dt.date) -> str:
