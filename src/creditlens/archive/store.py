@@ -34,6 +34,8 @@ from creditlens.usage_parsing import KEY_COLUMNS
 from creditlens.windows import UsageWindow
 
 PUBLISHED_DIR = ".published"
+#: The state name of a file archive with nothing published yet.
+EMPTY_STATE = "empty"
 #: Published copies kept besides the newest, for readers that opened one just before a publish.
 KEEP_PUBLISHED = 1
 #: DuckDB's own memory while a sync writes: its buffers, not our frames (those are bounded by windows).
@@ -93,7 +95,7 @@ class Archive:
         if self.directory is None:
             return f"memory-{id(self)}-{self._memory_writes}"
         published = self._published()
-        return published[-1].name if published else "empty"
+        return published[-1].name if published else EMPTY_STATE
 
     def sync_running(self) -> bool:
         """Whether a sync of this org holds the writer lock right now (any process, for a file)."""
@@ -148,23 +150,50 @@ class Archive:
 
     # -- reading -----------------------------------------------------------------------------------------
     @contextlib.contextmanager
-    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only view of everything committed (in memory) or published (a file); never waits."""
+    def reading(self, state: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only view of everything committed (in memory) or published (a file); never waits.
+
+        ``state`` (a name from :meth:`reading_state`) reads that same published copy again, so a
+        range read in parts sees one archive state even when a sync publishes in between.
+        """
+        with self.reading_state(state) as (_, cursor):
+            yield cursor
+
+    @contextlib.contextmanager
+    def reading_state(self, state: str | None = None) -> Iterator[tuple[str, duckdb.DuckDBPyConnection]]:
+        """A read cursor and the name of the state it reads (the newest unless ``state`` names one).
+
+        An in-memory archive has one live state: its readers see each window once it commits.
+        """
         if self._memory is not None:
             cursor = self._memory.cursor()
             try:
-                yield cursor
+                yield self.version(), cursor
             finally:
                 cursor.close()
             return
-        cursor = self._open_published().cursor()
+        name, con = self._open_state(state) if state is not None else self._open_published()
+        cursor = con.cursor()
         try:
-            yield cursor
+            yield name, cursor
         finally:
             cursor.close()
 
-    def _open_published(self) -> duckdb.DuckDBPyConnection:
-        """The newest published copy, opened once per process and copy (opening a file costs ~0.1 s)."""
+    def _open_state(self, state: str) -> tuple[str, duckdb.DuckDBPyConnection]:
+        """The published copy named ``state`` (still open in this process, or still on disk)."""
+        if state == EMPTY_STATE:
+            return state, self._empty_database()
+        assert self.directory is not None
+        try:
+            return state, _READERS.get(self.directory / PUBLISHED_DIR / state)
+        except duckdb.Error:
+            raise ArchiveError(
+                f"The archive of org {self.org_id} was synced again while this range was read, and the copy "
+                "it was read from is gone. Load the range again."
+            ) from None
+
+    def _open_published(self) -> tuple[str, duckdb.DuckDBPyConnection]:
+        """The newest published copy and its name, opened once per process and copy (opening costs ~0.1 s)."""
         for _ in range(3):  # a publish may remove the copy we picked between listing and opening
             published = self._published()
             if not published and self.path is not None and self.path.exists() and not self.sync_running():
@@ -172,9 +201,9 @@ class Archive:
                     pass  # a sync was killed before it published: publish what it committed
                 published = self._published()
             if not published:
-                return self._empty_database()
+                return EMPTY_STATE, self._empty_database()
             try:
-                return _READERS.get(published[-1])
+                return published[-1].name, _READERS.get(published[-1])
             except duckdb.IOException:
                 continue
         raise ArchiveError(f"The archive of org {self.org_id} could not be opened for reading.")
@@ -216,6 +245,8 @@ class _ReadConnections:
             key=lambda p: int(p.stem.rsplit("-", 1)[1]),
         )
         for old in same[: -self.KEEP_PER_ORG]:
+            if old == newest:  # an old copy reopened for a range read from it: keep it for that read
+                continue
             with contextlib.suppress(duckdb.Error):
                 self._open.pop(old).close()
 

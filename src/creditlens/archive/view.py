@@ -49,6 +49,7 @@ class ArchivedRange:
     members: pd.DataFrame  # the latest snapshot (empty when read without members)
     history_start: dt.date | None
     last_synced: dt.datetime | None
+    state: str | None = None  # the archive state read: later reads (daily rows, former members) read it too
     _lazy: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -67,7 +68,7 @@ class ArchivedRange:
 
     def _read_once(self, name: str, read) -> pd.DataFrame:
         if name not in self._lazy:
-            with self.archive.reading() as con:
+            with self.archive.reading(self.state) as con:
                 self._lazy[name] = read(con)
         return self._lazy[name]
 
@@ -126,7 +127,7 @@ def read_range(
     """
     today = today or utc_now().date()
     end = min(end, today)
-    with archive.reading() as con:
+    with archive.reading_state() as (state, con):
         covered = reading.covered_days(con, start, end)
         history_start, last_synced = reading.history(con)
         data = {
@@ -135,7 +136,9 @@ def read_range(
             "members": reading.members(con) if with_members else reading.members(con).iloc[:0],
         }
     missing = missing_spans(start, end, covered, today, history_start, sync)
-    return ArchivedRange(archive, start, end, missing, history_start=history_start, last_synced=last_synced, **data)
+    return ArchivedRange(
+        archive, start, end, missing, history_start=history_start, last_synced=last_synced, state=state, **data
+    )
 
 
 def missing_spans(
