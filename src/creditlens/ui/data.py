@@ -220,9 +220,9 @@ def load_range(
 
 
 def data_key(data: ArchivedRange) -> tuple:
-    """Exactly which data a range holds: the archive's version, the range and its missing days."""
+    """Exactly which data a range holds: the archive state it was read from, the range and its missing days."""
     missing = tuple((s.start, s.end, s.reason) for s in data.missing)
-    return (data.archive.version(), data.start, data.end, missing)
+    return (data.state or data.archive.version(), data.start, data.end, missing)
 
 
 def load_members(conn: PortalConnection) -> pd.DataFrame:
