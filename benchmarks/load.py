@@ -106,10 +106,16 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _children_cpu_s() -> float:
-    """CPU seconds of this process's reaped children so far."""
-    now = os.times()
-    return now.children_user + now.children_system
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine has spent busy since boot (``/proc/stat``; idle and I/O wait left out).
+
+    The browsers' CPU is counted this way, as what the machine did beyond the server: Chromium's
+    renderers are reparented when the browser exits, so they never reach this process's reaped
+    children's times (which counted about a quarter of what the machine was busy with).
+    """
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
 class Server:
@@ -270,14 +276,14 @@ def measure(
             server.process.send_signal(signal.SIGUSR1)
         before = server.rss_mb()
         load_before = os.getloadavg()[0]
-        started, server_cpu, browser_cpu = time.perf_counter(), server.cpu_s(), _children_cpu_s()
+        started, server_cpu, machine_cpu = time.perf_counter(), server.cpu_s(), machine_busy_s()
         with Sampler(server) as sampler:
             times = asyncio.run(run_sessions(f"{server.url}/leaderboard", sessions, timeout_s))
         wall = time.perf_counter() - started
         server_cpu = server.cpu_s() - server_cpu
-        # The browser (Playwright's driver and Chromium) has exited and been reaped: its CPU time
-        # now counts among this process's children (the server, still running, does not yet).
-        client_cpu = _children_cpu_s() - browser_cpu
+        # Everything else the machine did meanwhile: the browsers, Playwright's driver, this script
+        # (and any other work on a shared machine, which the load average before the burst shows).
+        client_cpu = max(0.0, machine_busy_s() - machine_cpu - server_cpu)
         load_after = os.getloadavg()[0]
         time.sleep(settle_s)  # closed sessions are dropped and collected; then memory is read again
         after = server.rss_mb()
@@ -359,8 +365,9 @@ def section(result: LoadResult, profile: Path | None = None) -> str:
         f"| wall time of the whole burst (s) | {result.wall_s:.1f} | |",
         f"| server CPU during the burst (s; {os.cpu_count()} cores × wall = "
         f"{(os.cpu_count() or 1) * result.wall_s:.0f}) | {result.server_cpu_s:.1f} | |",
-        f"| browser CPU during the burst (s) | {result.client_cpu_s:.1f} | |",
-        f"| CPU per session: server / browser (s) | {result.server_cpu_s / result.sessions:.2f} / "
+        f"| rest of the machine's CPU during the burst: browsers, Playwright, this script (s) | "
+        f"{result.client_cpu_s:.1f} | |",
+        f"| CPU per session: server / the rest (s) | {result.server_cpu_s / result.sessions:.2f} / "
         f"{result.client_cpu_s / result.sessions:.2f} | |",
         f"| least wall time this CPU allows: all of it on {os.cpu_count()} cores / the server's on one (s) | "
         f"{(result.server_cpu_s + result.client_cpu_s) / (os.cpu_count() or 1):.1f} / {result.server_cpu_s:.1f} | |",
