@@ -110,6 +110,8 @@ def test_the_summary_pdf_holds_the_pages_numbers(cli, tmp_path, span, page_numbe
     assert "Reconciliation: Per-user" in text
     assert "Top 10 members" in text and "Budgets over their allocation" in text
     assert "split evenly between them" in text  # the demo org has members in two department groups
+    assert "is counted on each line" in text  # why the Members column adds up to more than the Total's
+    assert "Chargeback by month" in text and "first and last months may be partial" in " ".join(text.split())
 
 
 def test_a_summary_with_a_missing_window_needs_allow_partial_and_says_incomplete(cli, emulator, tmp_path, span):

@@ -473,6 +473,7 @@ class _SummaryPDF(FPDF):
             "evenly and is counted on each line, so the Members column adds up to more than the Total's."
         )
         trend = cb.monthly_trend(charge)
-        if not trend.empty and trend["credits"].sum() > 0:
+        if cb.has_usage(trend):
             self.heading("Chargeback by month")
             self.chart(cb.monthly_chart(trend, height=220))
+            self.note("UTC months, as on the page: the range's first and last months may be partial.")
