@@ -9,16 +9,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from archive_checks import assert_same_tables, child_env, sync_command, tables
 
 from creditlens import reports
 from creditlens.archive import Archive, ensure, read_range
@@ -41,24 +39,6 @@ def sign_in(emulator, org):
 
 def usage_requests(emulator) -> list[dict]:
     return [r for r in emulator.requests if r["path"].endswith("/usage")]
-
-
-def tables(archive: Archive) -> dict[str, pd.DataFrame]:
-    """Every table's rows with series resolved to their keys, sorted: what "identical tables" compares."""
-    with archive.reading() as con:
-        usage = con.execute(
-            "SELECT u.day, s.username, s.user_org_id, s.stype, s.etype, u.credits, u.num FROM usage u "
-            "JOIN series s ON s.id = u.series ORDER BY ALL"
-        ).df()
-        totals = con.execute("SELECT * FROM org_totals ORDER BY ALL").df()
-        coverage = con.execute("SELECT day FROM coverage ORDER BY day").df()
-        members = con.execute("SELECT * EXCLUDE (snapshot_day) FROM members ORDER BY username").df()
-    return {"usage": usage, "org_totals": totals, "coverage": coverage, "members": members}
-
-
-def assert_same_tables(left: dict, right: dict) -> None:
-    for name in ("usage", "org_totals", "coverage", "members"):
-        pd.testing.assert_frame_equal(left[name], right[name], obj=name)
 
 
 # -- a long-lived org of its own, whose clock the tests may move -----------------------------------------------
@@ -175,30 +155,6 @@ def test_a_range_longer_than_the_retention_is_served_whole_from_the_archive(emul
 
 
 # -- the CLI in child processes: SIGKILL, and two syncs at once ---------------------------------------------------
-def sync_command(emulator, org, directory: Path, start: dt.date, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-c",
-        "import sys; from creditlens.cli import main; sys.exit(main(sys.argv[1:]))",
-        "sync",
-        "--portal",
-        emulator.url,
-        "--username",
-        org.admin_username,
-        "--ca-bundle",
-        emulator.ca_bundle,
-        "--archive",
-        str(directory),
-        "--start",
-        start.isoformat(),
-        *extra,
-    ]
-
-
-def child_env(org) -> dict[str, str]:
-    return {**os.environ, "CREDITLENS_PASSWORD": org.passwords[org.admin_username], "PYTHONUNBUFFERED": "1"}
-
-
 def wait_for_line(process: subprocess.Popen, text: str, timeout_s: float = 120) -> list[str]:
     lines = []
     deadline = time.monotonic() + timeout_s

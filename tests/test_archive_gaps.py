@@ -14,13 +14,12 @@ import io
 import os
 import pty
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from archive_checks import CLI, assert_same_tables, child_env, source_args, sync_command, tables
 
 from creditlens import fetching, reports
 from creditlens.archive import Archive, ArchiveBusy, ensure, read_range
@@ -62,10 +61,6 @@ def password(monkeypatch, org):
     monkeypatch.setattr(fetching, "RETRY_PAUSE_S", 0.05)
 
 
-def source_args(emulator, org) -> list[str]:
-    return ["--portal", emulator.url, "--username", org.admin_username, "--ca-bundle", emulator.ca_bundle]
-
-
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out, err = capsys.readouterr()
@@ -88,26 +83,6 @@ def coverage(archive: Archive) -> set[dt.date]:
         return {r[0] for r in con.execute("SELECT day FROM coverage").fetchall()}
 
 
-def tables(archive: Archive) -> dict[str, pd.DataFrame]:
-    """Every table's rows with series resolved to their keys, sorted: what "the same archive" compares."""
-    with archive.reading() as con:
-        return {
-            "usage": con.execute(
-                "SELECT u.day, s.username, s.user_org_id, s.stype, s.etype, u.credits, u.num FROM usage u "
-                "JOIN series s ON s.id = u.series ORDER BY ALL"
-            ).df(),
-            "org_totals": con.execute("SELECT * FROM org_totals ORDER BY ALL").df(),
-            "coverage": con.execute("SELECT day FROM coverage ORDER BY day").df(),
-            "members": con.execute("SELECT * EXCLUDE (snapshot_day) FROM members ORDER BY username").df(),
-        }
-
-
-def assert_same_tables(left: dict, right: dict) -> None:
-    for name in ("usage", "org_totals", "coverage", "members"):
-        pd.testing.assert_frame_equal(left[name], right[name], obj=name)
-
-
-# -- failed windows: exit 3 naming them, then a rerun fills exactly them ----------------------------------------
 def test_a_sync_with_failing_windows_exits_3_naming_them_and_a_rerun_fills_them(
     capsys, password, conn, emulator, org, tmp_path
 ):
@@ -198,19 +173,8 @@ def assert_consistent(data, org, allowed: set[dt.date]) -> set[dt.date]:
 
 
 def child_sync(emulator, org, directory: Path, start: dt.date) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from creditlens.cli import main; sys.exit(main(sys.argv[1:]))",
-        "sync",
-        *source_args(emulator, org),
-        "--archive",
-        str(directory),
-        "--start",
-        start.isoformat(),
-    ]
-    env = {**os.environ, "CREDITLENS_PASSWORD": org.passwords[org.admin_username], "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    command = sync_command(emulator, org, directory, start)
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(org))
 
 
 def test_a_reader_while_another_process_syncs_sees_one_whole_archive_state(conn, emulator, org, tmp_path):
@@ -295,9 +259,8 @@ def test_the_progress_bar_goes_to_the_terminal_on_stderr_never_into_the_report(e
     start = TODAY - dt.timedelta(days=2 * MAX_WINDOW_DAYS - 1)
     main_fd, terminal = pty.openpty()  # stderr is a terminal, stdout a pipe: `creditlens export ... > report.csv`
     env = {**os.environ, "CREDITLENS_PASSWORD": org.passwords[org.admin_username]}
-    command = [sys.executable, "-c", "import sys; from creditlens.cli import main; sys.exit(main(sys.argv[1:]))"]
     child = subprocess.Popen(
-        [*command, *export_args(emulator, org, tmp_path, start)], stdout=subprocess.PIPE, stderr=terminal, env=env
+        [*CLI, *export_args(emulator, org, tmp_path, start)], stdout=subprocess.PIPE, stderr=terminal, env=env
     )
     os.close(terminal)
     try:
