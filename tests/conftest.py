@@ -7,11 +7,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
-from creditlens import reports
+from creditlens import fetching, reports
 from creditlens.fake.demo_org import DemoOrg, OrgSpec, build_demo_org
 from creditlens.fake.emulator import PortalEmulator
 from creditlens.fetching import fetch_members, fetch_usage
 from creditlens.portal import connect, connect_demo
+from creditlens.windows import UsageWindow
 
 END_DAY = dt.date(2026, 6, 30)
 BOARD_DAY = dt.date(2026, 3, 31)  # the last day of the ``demo`` fixture's month of usage
@@ -72,3 +73,21 @@ def demo():
     usage = fetch_usage(conn, BOARD_DAY - dt.timedelta(days=29), BOARD_DAY).frame
     board = reports.leaderboard(usage, members, conn.identity.org_id)
     return conn, members, usage, board
+
+
+@pytest.fixture
+def first_day_never_loads(monkeypatch) -> None:
+    """Every sync loses the first day of its first window, the way the archive fetches it: the rest of
+    that window is fetched and the day is reported as a failed window."""
+    real = fetching.fetch_windows_into
+
+    def partial(conn, windows, sink, *args, **kwargs):
+        first = windows[0]
+        rest = [UsageWindow(first.start + dt.timedelta(days=1), first.end)] if first.days > 1 else []
+        failures = real(conn, [*rest, *windows[1:]], sink, *args, **kwargs)
+        return [
+            fetching.WindowFailure(UsageWindow(first.start, first.start), "The portal did not answer in time."),
+            *failures,
+        ]
+
+    monkeypatch.setattr(fetching, "fetch_windows_into", partial)

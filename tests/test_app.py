@@ -22,7 +22,6 @@ from creditlens.ui import (
     period,
     state,
 )
-from creditlens.windows import UsageWindow
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = {
@@ -219,19 +218,7 @@ def test_refresh_bumps_only_the_current_identity():
     assert data.generation(other) == other_before
 
 
-def test_incomplete_usage_is_marked(monkeypatch):
-    real = fetching.fetch_windows_into
-
-    def partial(conn, windows, sink, *args, **kwargs):  # the first day of each sync never loads
-        first = windows[0]
-        rest = [UsageWindow(first.start + dt.timedelta(days=1), first.end)] if first.days > 1 else []
-        failures = real(conn, [*rest, *windows[1:]], sink, *args, **kwargs)
-        return [
-            fetching.WindowFailure(UsageWindow(first.start, first.start), "The portal did not answer in time."),
-            *failures,
-        ]
-
-    monkeypatch.setattr(fetching, "fetch_windows_into", partial)
+def test_incomplete_usage_is_marked(first_day_never_loads):
     at = new_app().run()
     assert_clean(at)
     assert any(shown(w.value).startswith("Incomplete:") for w in at.warning)

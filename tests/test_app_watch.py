@@ -18,7 +18,6 @@ from creditlens.portal import connect_demo
 from creditlens.ui import connection, syncing, watch
 from creditlens.watch import forecast, rules, spikes
 from creditlens.watch.evaluate import evaluate_rules
-from creditlens.windows import UsageWindow
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -143,19 +142,7 @@ def test_configured_rules_replace_the_examples(monkeypatch, tmp_path):
     assert any("No rule fires right now" in s.value for s in at.success)
 
 
-def test_incomplete_history_shows_no_forecast(monkeypatch):
-    real = fetching.fetch_windows_into
-
-    def partial(conn, windows, sink, *args, **kwargs):  # the first day of each sync never loads
-        first = windows[0]
-        rest = [UsageWindow(first.start + dt.timedelta(days=1), first.end)] if first.days > 1 else []
-        failures = real(conn, [*rest, *windows[1:]], sink, *args, **kwargs)
-        return [
-            fetching.WindowFailure(UsageWindow(first.start, first.start), "The portal did not answer in time."),
-            *failures,
-        ]
-
-    monkeypatch.setattr(fetching, "fetch_windows_into", partial)
+def test_incomplete_history_shows_no_forecast(first_day_never_loads):
     at = watch_page()
     assert not at.exception
     assert any(shown(w.value).startswith("Incomplete:") and "not shown" in shown(w.value) for w in at.warning)
