@@ -35,9 +35,7 @@ def orgs():
     main = build_demo_org(OrgSpec(members=25, days=400, seed=31, url_key="inputs", name="Inputs Test Org"))
     enterprise = build_demo_org(OrgSpec(members=8, days=30, seed=32, url_key="ent"))
     enterprise.portal.update(isPortal=True, portalName="ArcGIS Enterprise", portalMode="singletenant")
-    quiet = build_demo_org(OrgSpec(members=8, days=60, seed=33, url_key="quiet", name="Quiet Org"))
-    quiet.ledger.entry_credits[:] = 0
-    quiet.ledger.entry_num[:] = 0
+    quiet = build_demo_org(OrgSpec(members=8, days=60, seed=33, url_key="quiet", name="Quiet Org")).clear_usage()
     return {"main": main, "ent": enterprise, "quiet": quiet}
 
 

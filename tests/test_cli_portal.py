@@ -17,9 +17,9 @@ pytestmark = pytest.mark.integration
 def emulator(small_org, emulator_factory):
     ent = build_demo_org(OrgSpec(members=8, days=30, seed=41, end_day=small_org.last_day, url_key="entcli"))
     ent.portal.update(isPortal=True, portalName="ArcGIS Enterprise", portalMode="singletenant")
-    quiet = build_demo_org(OrgSpec(members=8, days=30, seed=42, end_day=small_org.last_day, url_key="quietcli"))
-    quiet.ledger.entry_credits[:] = 0
-    quiet.ledger.entry_num[:] = 0
+    quiet = build_demo_org(
+        OrgSpec(members=8, days=30, seed=42, end_day=small_org.last_day, url_key="quietcli")
+    ).clear_usage()
     return emulator_factory([small_org, ent, quiet])
 
 

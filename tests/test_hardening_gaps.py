@@ -39,9 +39,7 @@ TODAY = dates.utc_today()
 def orgs():
     first = build_demo_org(OrgSpec(members=25, days=400, seed=41, url_key="gapsa", name="Gaps First Org"))
     second = build_demo_org(OrgSpec(members=20, days=400, seed=42, url_key="gapsb", name="Gaps Second Org"))
-    quiet = build_demo_org(OrgSpec(members=8, days=60, seed=43, url_key="gapsq", name="Gaps Quiet Org"))
-    quiet.ledger.entry_credits[:] = 0
-    quiet.ledger.entry_num[:] = 0
+    quiet = build_demo_org(OrgSpec(members=8, days=60, seed=43, url_key="gapsq", name="Gaps Quiet Org")).clear_usage()
     return {"first": first, "second": second, "quiet": quiet}
 
 

@@ -103,6 +103,12 @@ class DemoOrg:
     def day_index(self, day: dt.date) -> int:
         return (day - self.first_day).days
 
+    def clear_usage(self) -> DemoOrg:
+        """No credits used, ever (members, budgets and records stay): an org whose usage report is empty."""
+        self.ledger.entry_credits[:] = 0
+        self.ledger.entry_num[:] = 0
+        return self
+
     def usage_matrix(
         self, first: dt.date, last: dt.date, groupby: list[str], filters: dict[str, str] | None = None
     ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
